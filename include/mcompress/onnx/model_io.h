@@ -1,0 +1,56 @@
+#pragma once
+// ONNX files ⇄ ir::Model. The only public door to protobuf: nothing outside src/onnx includes
+// onnx or protobuf headers.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mcompress/ir/graph.h"
+
+namespace mcompress::onnxio {
+
+// Reads MODEL (external data resolved relative to its folder), validates every stored tensor
+// and the graph structure. Throws Error(bad_input) naming the file / tensor / node.
+ir::Model load_model(const std::filesystem::path& path);
+
+// The same from bytes already in memory (fuzzing, tests). `base_dir` resolves external data;
+// `where` names the source in messages.
+ir::Model load_model_from_bytes(std::string_view bytes, const std::filesystem::path& base_dir,
+                                const std::string& where);
+
+struct SaveOptions {
+  bool external_data = false;             // weights to OUT.data beside OUT
+  int64_t external_threshold_bytes = 1024;  // smaller tensors stay inline
+};
+
+struct SaveResult {
+  int64_t model_bytes = 0;
+  int64_t data_bytes = 0;  // 0 without external data
+  bool external = false;
+  std::filesystem::path data_path;
+};
+
+// Protobuf cannot hold more than 2 GiB; above this many tensor bytes external data is forced.
+constexpr int64_t kForceExternalBytes = (int64_t{1} << 31) - (int64_t{64} << 20);
+
+// Writes the model atomically (temp file + rename); moves tensor bytes out of `model`, which is
+// left without weights.
+SaveResult save_model(ir::Model&& model, const std::filesystem::path& path, const SaveOptions& options);
+
+// Serialized ModelProto bytes (tests, fuzzing); copies the weights.
+std::string serialize_model(const ir::Model& model);
+
+// Static shapes of every value the ONNX library's shape inference (with data propagation) can
+// determine. Symbolic leading (batch) dims of graph inputs are taken as `batch`. Unknown dims
+// are -1. Keyed by value name, subgraph values included.
+struct ValueShape {
+  DType dtype = DType::undefined;
+  std::vector<int64_t> dims;  // -1 for unknown
+};
+std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, int64_t batch, std::vector<std::string>* warnings);
+
+}  // namespace mcompress::onnxio

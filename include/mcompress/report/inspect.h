@@ -1,0 +1,19 @@
+#pragma once
+// `inspect`: what is in a model, as the keys CLI.md lists for it.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mcompress/ir/graph.h"
+
+namespace mcompress::report {
+
+// Keys: ir_version, opsets, producer, inputs, outputs, nodes, op_types, weight_bytes, params,
+// macs (per sample: a symbolic leading batch dim counts as 1; null when a Conv/Gemm/MatMul has
+// unknown shapes), subgraphs.
+nlohmann::ordered_json inspect_model(ir::Model& model, std::vector<std::string>& warnings);
+
+// A few lines for people (the default output of `inspect`).
+std::string inspect_text(const nlohmann::ordered_json& j);
+
+}  // namespace mcompress::report

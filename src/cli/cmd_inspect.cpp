@@ -1,0 +1,44 @@
+// mcompress inspect MODEL [--json]
+#include <iostream>
+#include <memory>
+
+#include "common.h"
+#include "mcompress/onnx/model_io.h"
+#include "mcompress/report/inspect.h"
+
+namespace mcompress::cli {
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  ReportOptions report;
+};
+
+void run_inspect(const InspectOptions& options) {
+  Stopwatch clock;
+  ir::Model model = onnxio::load_model(options.model);
+  report::Report r;
+  r.command = "inspect";
+  r.input = {options.model, file_bytes(options.model)};
+  r.extra = report::inspect_model(model, r.warnings);
+  r.seconds = clock.seconds();
+  if (!options.report.json) {
+    auto j = r.to_json();
+    std::cout << report::inspect_text(j);
+    for (const auto& w : r.warnings) std::cout << "  warning: " << w << "\n";
+  }
+  emit_report(r, options.report);
+}
+
+}  // namespace
+
+void register_inspect(CLI::App& app) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show what is in a model: inputs, ops, weights, MACs");
+  cmd->add_option("MODEL", options->model, "ONNX model")->required();
+  add_report_options(*cmd, options->report);
+  cmd->fallthrough();
+  cmd->callback([options] { run_inspect(*options); });
+}
+
+}  // namespace mcompress::cli

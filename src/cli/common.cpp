@@ -1,0 +1,55 @@
+#include "common.h"
+
+#include <iostream>
+
+#include "mcompress/support/error.h"
+#include "mcompress/support/file_io.h"
+
+namespace mcompress::cli {
+
+namespace fs = std::filesystem;
+
+void add_report_options(CLI::App& cmd, ReportOptions& options) {
+  cmd.add_flag("--json", options.json, "Print the JSON report on stdout (logs go to stderr)");
+  cmd.add_option("--report", options.report_path, "Also write the JSON report to this file");
+}
+
+void add_output_options(CLI::App& cmd, OutputOptions& options) {
+  cmd.add_option("-o,--output", options.output, "Where to write the model (default: beside MODEL with a suffix)");
+  cmd.add_flag("--force", options.force, "Replace an existing output file");
+  cmd.add_flag("--external-data", options.external_data,
+               "Write weights to OUT.data beside OUT (forced when they pass 2 GB)");
+}
+
+fs::path resolve_output(const std::string& model, const OutputOptions& options, std::string_view suffix) {
+  fs::path out = options.output;
+  if (out.empty()) {
+    fs::path in(model);
+    out = in.parent_path() / (in.stem().string() + "." + std::string(suffix) + ".onnx");
+  }
+  check_output_path(out, model, options.force);
+  if (options.external_data && !options.force) {
+    fs::path data = out;
+    data += ".data";
+    check_output_path(data, model, false);
+  }
+  return out;
+}
+
+int64_t file_bytes(const fs::path& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+void emit_report(const report::Report& report, const ReportOptions& options) {
+  auto j = report.to_json();
+  if (options.json) std::cout << j.dump(2) << std::endl;
+  if (options.report_path.empty()) return;
+  std::string text = j.dump(2) + "\n";
+  AtomicFile file(options.report_path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+}  // namespace mcompress::cli

@@ -1,0 +1,49 @@
+#pragma once
+// Flags and plumbing shared by the subcommands: output path rules, JSON report emission.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "mcompress/report/report.h"
+
+namespace mcompress::cli {
+
+struct ReportOptions {
+  bool json = false;        // --json: the report on stdout
+  std::string report_path;  // --report PATH
+};
+
+struct OutputOptions {
+  std::string output;  // -o
+  bool force = false;
+  bool external_data = false;
+};
+
+void add_report_options(CLI::App& cmd, ReportOptions& options);
+void add_output_options(CLI::App& cmd, OutputOptions& options);
+
+// -o if given, else MODEL's stem + "." + suffix + ".onnx" beside it; refuses the input itself
+// and (without --force) an existing file.
+std::filesystem::path resolve_output(const std::string& model, const OutputOptions& options, std::string_view suffix);
+
+int64_t file_bytes(const std::filesystem::path& path);
+
+// Prints (--json) and/or writes (--report) the report.
+void emit_report(const report::Report& report, const ReportOptions& options);
+
+class Stopwatch {
+ public:
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// Subcommand registration, one per file.
+void register_inspect(CLI::App& app);
+void register_convert(CLI::App& app);
+
+}  // namespace mcompress::cli

@@ -1,0 +1,108 @@
+#include "mcompress/ir/weights.h"
+
+#include <algorithm>
+
+namespace mcompress::ir {
+namespace {
+
+bool is_constant(const Node& n) { return n.op_type == "Constant" && n.is_default_domain(); }
+
+void collect_in(Graph& g, int depth, std::vector<WeightRef>& out) {
+  for (NamedTensor& t : g.initializers) out.push_back({WeightKind::initializer, &g, depth, &t, nullptr, nullptr});
+  for (SparseTensor& s : g.sparse_initializers)
+    out.push_back({WeightKind::sparse_initializer, &g, depth, &s.values, &s, nullptr});
+  for (Node& n : g.nodes) {
+    if (!is_constant(n) || n.outputs.empty()) continue;
+    if (Attribute* a = n.attr("value"); a && a->type == AttrType::tensor)
+      out.push_back({WeightKind::constant_node, &g, depth, &a->t, nullptr, &n});
+    if (Attribute* a = n.attr("sparse_value"); a && a->type == AttrType::sparse_tensor && a->sparse)
+      out.push_back({WeightKind::constant_node, &g, depth, &a->sparse->values, a->sparse.get(), &n});
+  }
+  for (Node& n : g.nodes) {
+    for (Attribute& a : n.attributes) {
+      if (a.g) collect_in(*a.g, depth + 1, out);
+      for (Graph& sub : a.graphs) collect_in(sub, depth + 1, out);
+    }
+  }
+}
+
+ValueInfo value_info_for(const std::string& name, const Tensor& t) {
+  ValueType type;
+  type.elem = t.dtype();
+  type.shape.emplace();
+  for (int64_t d : t.shape()) type.shape->push_back(Dim{d, {}, {}, {}});
+  return ValueInfo{name, type, {}, {}};
+}
+
+bool is_graph_output(const Graph& g, const std::string& name) {
+  return std::any_of(g.outputs.begin(), g.outputs.end(), [&](const ValueInfo& v) { return v.name == name; });
+}
+
+void move_constants(Graph& g, bool add_inputs, std::vector<std::string>& moved) {
+  std::vector<Node> kept;
+  kept.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    // A Constant that is itself a graph output stays a node: runtimes treat an initializer
+    // that is also a (sub)graph output inconsistently.
+    bool movable = is_constant(n) && n.outputs.size() == 1 && !is_graph_output(g, n.outputs[0]);
+    Attribute* value = movable ? n.attr("value") : nullptr;
+    Attribute* sparse = movable ? n.attr("sparse_value") : nullptr;
+    if (value && value->type == AttrType::tensor) {
+      NamedTensor t = std::move(value->t);
+      t.name = n.outputs[0];
+      if (add_inputs) g.inputs.push_back(value_info_for(t.name, t.tensor));
+      moved.push_back(t.name);
+      g.initializers.push_back(std::move(t));
+      continue;
+    }
+    if (sparse && sparse->type == AttrType::sparse_tensor && sparse->sparse) {
+      SparseTensor s = std::move(*sparse->sparse);
+      s.values.name = n.outputs[0];
+      moved.push_back(s.values.name);
+      g.sparse_initializers.push_back(std::move(s));
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  for (Node& n : g.nodes) {
+    for (Attribute& a : n.attributes) {
+      if (a.g) move_constants(*a.g, false, moved);
+      for (Graph& sub : a.graphs) move_constants(sub, false, moved);
+    }
+  }
+}
+
+}  // namespace
+
+const std::string& WeightRef::name() const {
+  if (node) return node->outputs[0];
+  return stored->name;
+}
+
+int64_t WeightRef::numel() const {
+  if (!sparse) return stored->tensor.numel();
+  int64_t n = 1;
+  for (int64_t d : sparse->dims) n *= d;
+  return n;
+}
+
+int64_t WeightRef::stored_bytes() const {
+  int64_t bytes = stored->tensor.nbytes();
+  if (sparse) bytes += sparse->indices.tensor.nbytes();
+  return bytes;
+}
+
+std::vector<WeightRef> collect_weights(Graph& graph) {
+  std::vector<WeightRef> out;
+  collect_in(graph, 0, out);
+  return out;
+}
+
+std::vector<std::string> constants_to_initializers(Graph& graph, bool main_graph_needs_inputs) {
+  std::vector<std::string> moved;
+  move_constants(graph, main_graph_needs_inputs, moved);
+  return moved;
+}
+
+}  // namespace mcompress::ir

@@ -1,0 +1,202 @@
+// ir::Model → ModelProto → file. With DataMode::move the tensor bytes are swapped into the
+// protobuf, so a model is never held twice in memory.
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+
+#include <optional>
+
+#include "external_data.h"
+#include "mcompress/onnx/model_io.h"
+#include "mcompress/support/error.h"
+#include "mcompress/support/log.h"
+#include "proto.h"
+
+namespace mcompress::onnxio {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Exporter {
+  DataMode mode;
+  ExternalWriter* external;  // only initializers go to external data
+
+  void type_to_proto(const ir::ValueType& t, onnx::TypeProto& p) {
+    if (!t.is_tensor()) {
+      p.ParseFromString(t.opaque);
+      return;
+    }
+    if (!t.denotation.empty()) p.set_denotation(t.denotation);
+    auto* tt = p.mutable_tensor_type();
+    tt->set_elem_type(static_cast<int32_t>(t.elem));
+    restore_unknown_fields(t.tensor_extra, *tt);
+    if (!t.shape) return;
+    auto* shape = tt->mutable_shape();
+    for (const ir::Dim& d : *t.shape) {
+      auto* dp = shape->add_dim();
+      if (d.value) dp->set_dim_value(*d.value);
+      if (!d.param.empty()) dp->set_dim_param(d.param);
+      if (!d.denotation.empty()) dp->set_denotation(d.denotation);
+      restore_unknown_fields(d.extra, *dp);
+    }
+  }
+
+  void value_info(const ir::ValueInfo& v, onnx::ValueInfoProto& p) {
+    p.set_name(v.name);
+    if (v.type) type_to_proto(*v.type, *p.mutable_type());
+    if (!v.doc_string.empty()) p.set_doc_string(v.doc_string);
+    restore_unknown_fields(v.extra, p);
+  }
+
+  void tensor(ir::NamedTensor& t, onnx::TensorProto& p, ExternalWriter* ext) { tensor_to_proto(t, p, mode, ext); }
+
+  void sparse(ir::SparseTensor& s, onnx::SparseTensorProto& p, ExternalWriter* ext) {
+    tensor(s.values, *p.mutable_values(), ext);
+    tensor(s.indices, *p.mutable_indices(), ext);
+    for (int64_t d : s.dims) p.add_dims(d);
+    restore_unknown_fields(s.extra, p);
+  }
+
+  void attribute(ir::Attribute& a, onnx::AttributeProto& p) {
+    p.set_name(a.name);
+    if (!a.ref_attr_name.empty()) p.set_ref_attr_name(a.ref_attr_name);
+    if (!a.doc_string.empty()) p.set_doc_string(a.doc_string);
+    p.set_type(static_cast<onnx::AttributeProto::AttributeType>(a.type));
+    switch (a.type) {
+      case ir::AttrType::f: p.set_f(a.f); break;
+      case ir::AttrType::i: p.set_i(a.i); break;
+      case ir::AttrType::s: p.set_s(a.s); break;
+      case ir::AttrType::tensor: tensor(a.t, *p.mutable_t(), nullptr); break;
+      case ir::AttrType::graph: graph(*a.g, *p.mutable_g()); break;
+      case ir::AttrType::sparse_tensor: sparse(*a.sparse, *p.mutable_sparse_tensor(), nullptr); break;
+      case ir::AttrType::type_proto: p.mutable_tp()->ParseFromString(a.tp); break;
+      case ir::AttrType::floats:
+        for (float v : a.floats) p.add_floats(v);
+        break;
+      case ir::AttrType::ints:
+        for (int64_t v : a.ints) p.add_ints(v);
+        break;
+      case ir::AttrType::strings:
+        for (const auto& v : a.strings) p.add_strings(v);
+        break;
+      case ir::AttrType::tensors:
+        for (auto& t : a.tensors) tensor(t, *p.add_tensors(), nullptr);
+        break;
+      case ir::AttrType::graphs:
+        for (auto& g : a.graphs) graph(g, *p.add_graphs());
+        break;
+      case ir::AttrType::sparse_tensors:
+        for (auto& s : a.sparse_tensors) sparse(s, *p.add_sparse_tensors(), nullptr);
+        break;
+      case ir::AttrType::type_protos:
+        for (const auto& tp : a.type_protos) p.add_type_protos()->ParseFromString(tp);
+        break;
+      case ir::AttrType::undefined: break;
+    }
+    restore_unknown_fields(a.extra, p);
+  }
+
+  void node(ir::Node& n, onnx::NodeProto& p) {
+    for (const auto& in : n.inputs) p.add_input(in);
+    for (const auto& out : n.outputs) p.add_output(out);
+    if (!n.name.empty()) p.set_name(n.name);
+    p.set_op_type(n.op_type);
+    if (!n.domain.empty()) p.set_domain(n.domain);
+    for (auto& a : n.attributes) attribute(a, *p.add_attribute());
+    if (!n.doc_string.empty()) p.set_doc_string(n.doc_string);
+    restore_unknown_fields(n.extra, p);
+  }
+
+  void graph(ir::Graph& g, onnx::GraphProto& p) {
+    p.mutable_node()->Reserve(static_cast<int>(g.nodes.size()));
+    for (auto& n : g.nodes) node(n, *p.add_node());
+    if (!g.name.empty()) p.set_name(g.name);
+    for (auto& t : g.initializers) tensor(t, *p.add_initializer(), external);
+    for (auto& s : g.sparse_initializers) sparse(s, *p.add_sparse_initializer(), external);
+    if (!g.doc_string.empty()) p.set_doc_string(g.doc_string);
+    for (const auto& v : g.inputs) value_info(v, *p.add_input());
+    for (const auto& v : g.outputs) value_info(v, *p.add_output());
+    for (const auto& v : g.value_info) value_info(v, *p.add_value_info());
+    for (const auto& qa : g.quantization_annotation) p.add_quantization_annotation()->ParseFromString(qa);
+    restore_unknown_fields(g.extra, p);
+  }
+};
+
+int64_t stored_tensor_bytes(const ir::Graph& g) {
+  int64_t total = 0;
+  for (const auto& t : g.initializers) total += t.tensor.nbytes();
+  for (const auto& s : g.sparse_initializers) total += s.values.tensor.nbytes() + s.indices.tensor.nbytes();
+  for (const auto& n : g.nodes)
+    for (const auto& a : n.attributes) total += a.t.tensor.nbytes();
+  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) {
+    for (const auto& t : sub.initializers) total += t.tensor.nbytes();
+  });
+  return total;
+}
+
+}  // namespace
+
+void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWriter* external) {
+  Exporter ex{mode, external};
+  p.set_ir_version(m.ir_version);
+  if (!m.producer_name.empty()) p.set_producer_name(m.producer_name);
+  if (!m.producer_version.empty()) p.set_producer_version(m.producer_version);
+  if (!m.domain.empty()) p.set_domain(m.domain);
+  if (m.model_version != 0) p.set_model_version(m.model_version);
+  if (!m.doc_string.empty()) p.set_doc_string(m.doc_string);
+  ex.graph(m.graph, *p.mutable_graph());
+  for (const auto& o : m.opset_import) {
+    auto* op = p.add_opset_import();
+    op->set_domain(o.domain);
+    op->set_version(o.version);
+  }
+  for (const auto& [k, v] : m.metadata_props) {
+    auto* kv = p.add_metadata_props();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+  for (const auto& t : m.training_info) p.add_training_info()->ParseFromString(t);
+  for (const auto& f : m.functions) p.add_functions()->ParseFromString(f);
+  restore_unknown_fields(m.extra, p);
+}
+
+SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions& options) {
+  SaveResult result;
+  result.external = options.external_data;
+  if (!result.external && stored_tensor_bytes(model.graph) > kForceExternalBytes) {
+    log::info("{}: weights exceed protobuf's 2 GiB limit; writing them as external data", path.string());
+    result.external = true;
+  }
+  std::optional<ExternalWriter> external;
+  if (result.external) {
+    result.data_path = path;
+    result.data_path += ".data";
+    external.emplace(result.data_path, options.external_threshold_bytes);
+  }
+  onnx::ModelProto proto;
+  model_to_proto(model, proto, DataMode::move, external ? &*external : nullptr);
+
+  AtomicFile file(path);
+  {
+    google::protobuf::io::FileOutputStream stream(file.fd(), 1 << 20);
+    if (!proto.SerializeToZeroCopyStream(&stream) || !stream.Flush())
+      throw_bad_input("{}: writing the model failed", path.string());
+  }
+  result.model_bytes = static_cast<int64_t>(proto.ByteSizeLong());
+  if (external) {
+    result.data_bytes = external->bytes_written();
+    external->commit();
+  }
+  file.commit();
+  return result;
+}
+
+std::string serialize_model(const ir::Model& model) {
+  ir::Model copy = model;
+  onnx::ModelProto proto;
+  model_to_proto(copy, proto, DataMode::move, nullptr);
+  std::string out;
+  proto.SerializeToString(&out);
+  return out;
+}
+
+}  // namespace mcompress::onnxio
