@@ -20,6 +20,7 @@ void run_convert(const ConvertOptions& options) {
   Stopwatch clock;
   auto out_path = resolve_output(options.model, options.output, "converted");
   ir::Model model = onnxio::load_model(options.model);
+  log::debug("loaded {} in {:.3f} s", options.model, clock.seconds());
 
   report::Report r;
   r.command = "convert";

@@ -50,9 +50,12 @@ void AtomicFile::write(const void* data, size_t size) {
 }
 
 void AtomicFile::commit() {
-  if (::fsync(fd_) != 0) throw_bad_input("{}: fsync failed: {}", target_.string(), std::strerror(errno));
-  ::close(fd_);
+  // The rename makes the output appear whole or not at all for every reader and on any process
+  // crash. There is no fsync: like other model tools we do not pay a full disk flush for
+  // durability across power loss (a 537 MB model would take seconds).
+  int fd = fd_;
   fd_ = -1;
+  if (::close(fd) != 0) throw_bad_input("{}: closing failed: {}", target_.string(), std::strerror(errno));
   std::error_code ec;
   fs::rename(temp_, target_, ec);
   if (ec) throw_bad_input("{}: cannot move output into place: {}", target_.string(), ec.message());
