@@ -58,6 +58,12 @@ void move_constants(Graph& g, bool add_inputs, std::vector<std::string>& moved) 
     if (sparse && sparse->type == AttrType::sparse_tensor && sparse->sparse) {
       SparseTensor s = std::move(*sparse->sparse);
       s.values.name = n.outputs[0];
+      if (add_inputs) {
+        ValueInfo input = value_info_for(s.values.name, s.values.tensor);
+        input.type->shape.emplace();
+        for (int64_t d : s.dims) input.type->shape->push_back(Dim{d, {}, {}, {}});
+        g.inputs.push_back(std::move(input));
+      }
       moved.push_back(s.values.name);
       g.sparse_initializers.push_back(std::move(s));
       continue;

@@ -67,38 +67,40 @@ struct Exporter {
       p.ParseFromString(t.opaque);
       return;
     }
+    restore_unknown_fields(t.type_extra, p);
     if (!t.denotation.empty()) p.set_denotation(t.denotation);
     auto* tt = p.mutable_tensor_type();
-    tt->set_elem_type(static_cast<int32_t>(t.elem));
     restore_unknown_fields(t.tensor_extra, *tt);
+    tt->set_elem_type(static_cast<int32_t>(t.elem));
     if (!t.shape) return;
     auto* shape = tt->mutable_shape();
     for (const ir::Dim& d : *t.shape) {
       auto* dp = shape->add_dim();
+      restore_unknown_fields(d.extra, *dp);
       if (d.value) dp->set_dim_value(*d.value);
       if (!d.param.empty()) dp->set_dim_param(d.param);
       if (!d.denotation.empty()) dp->set_denotation(d.denotation);
-      restore_unknown_fields(d.extra, *dp);
     }
   }
 
   void value_info(const ir::ValueInfo& v, onnx::ValueInfoProto& p) {
+    restore_unknown_fields(v.extra, p);
     p.set_name(v.name);
     if (v.type) type_to_proto(*v.type, *p.mutable_type());
     if (!v.doc_string.empty()) p.set_doc_string(v.doc_string);
-    restore_unknown_fields(v.extra, p);
   }
 
   void tensor(ir::NamedTensor& t, onnx::TensorProto& p, ExternalWriter* ext) { tensor_to_proto(t, p, mode, ext); }
 
   void sparse(ir::SparseTensor& s, onnx::SparseTensorProto& p, ExternalWriter* ext) {
+    restore_unknown_fields(s.extra, p);
     tensor(s.values, *p.mutable_values(), ext);
     tensor(s.indices, *p.mutable_indices(), ext);
     for (int64_t d : s.dims) p.add_dims(d);
-    restore_unknown_fields(s.extra, p);
   }
 
   void attribute(ir::Attribute& a, onnx::AttributeProto& p) {
+    restore_unknown_fields(a.extra, p);
     p.set_name(a.name);
     if (!a.ref_attr_name.empty()) p.set_ref_attr_name(a.ref_attr_name);
     if (!a.doc_string.empty()) p.set_doc_string(a.doc_string);
@@ -134,10 +136,10 @@ struct Exporter {
         break;
       case ir::AttrType::undefined: break;
     }
-    restore_unknown_fields(a.extra, p);
   }
 
   void node(ir::Node& n, onnx::NodeProto& p) {
+    restore_unknown_fields(n.extra, p);
     for (const auto& in : n.inputs) p.add_input(in);
     for (const auto& out : n.outputs) p.add_output(out);
     if (!n.name.empty()) p.set_name(n.name);
@@ -145,10 +147,10 @@ struct Exporter {
     if (!n.domain.empty()) p.set_domain(n.domain);
     for (auto& a : n.attributes) attribute(a, *p.add_attribute());
     if (!n.doc_string.empty()) p.set_doc_string(n.doc_string);
-    restore_unknown_fields(n.extra, p);
   }
 
   void graph(ir::Graph& g, onnx::GraphProto& p) {
+    restore_unknown_fields(g.extra, p);
     p.mutable_node()->Reserve(static_cast<int>(g.nodes.size()));
     for (auto& n : g.nodes) node(n, *p.add_node());
     if (!g.name.empty()) p.set_name(g.name);
@@ -159,7 +161,6 @@ struct Exporter {
     for (const auto& v : g.outputs) value_info(v, *p.add_output());
     for (const auto& v : g.value_info) value_info(v, *p.add_value_info());
     for (const auto& qa : g.quantization_annotation) p.add_quantization_annotation()->ParseFromString(qa);
-    restore_unknown_fields(g.extra, p);
   }
 };
 
@@ -175,10 +176,22 @@ int64_t stored_tensor_bytes(const ir::Graph& g) {
   return total;
 }
 
+bool model_has_constant_weights(const ir::Graph& g) {
+  bool found = false;
+  auto check = [&](const ir::Graph& graph) {
+    for (const auto& n : graph.nodes)
+      if (n.op_type == "Constant" && n.attr("value") && n.attr("value")->t.tensor.nbytes() >= 1024) found = true;
+  };
+  check(g);
+  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) { check(sub); });
+  return found;
+}
+
 }  // namespace
 
 void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWriter* external) {
   Exporter ex{mode, external};
+  restore_unknown_fields(m.extra, p);
   p.set_ir_version(m.ir_version);
   if (!m.producer_name.empty()) p.set_producer_name(m.producer_name);
   if (!m.producer_version.empty()) p.set_producer_version(m.producer_version);
@@ -188,7 +201,8 @@ void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWr
   ex.graph(m.graph, *p.mutable_graph());
   for (const auto& o : m.opset_import) {
     auto* op = p.add_opset_import();
-    op->set_domain(o.domain);
+    restore_unknown_fields(o.extra, *op);
+    if (!o.domain.empty()) op->set_domain(o.domain);
     op->set_version(o.version);
   }
   for (const auto& [k, v] : m.metadata_props) {
@@ -198,7 +212,6 @@ void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWr
   }
   for (const auto& t : m.training_info) p.add_training_info()->ParseFromString(t);
   for (const auto& f : m.functions) p.add_functions()->ParseFromString(f);
-  restore_unknown_fields(m.extra, p);
 }
 
 SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions& options) {
@@ -214,6 +227,7 @@ SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions
     result.data_path += ".data";
     external.emplace(result.data_path, options.external_threshold_bytes);
   }
+  bool constant_weights = external && model_has_constant_weights(model.graph);  // before the bytes move out
   onnx::ModelProto proto;
   model_to_proto(model, proto, DataMode::move, external ? &*external : nullptr);
 
@@ -232,6 +246,13 @@ SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions
   if (external) {
     result.data_bytes = external->bytes_written();
     external->commit();
+    if (result.data_bytes == 0) {
+      log::warn("{}: no initializer reaches {} bytes, so no external data file was written{}", path.string(),
+                options.external_threshold_bytes,
+                constant_weights ? " (weights sit in Constant nodes: add --constants-to-initializers)" : "");
+      result.external = false;
+      result.data_path.clear();
+    }
   }
   file.commit();
   return result;

@@ -16,7 +16,10 @@ class ExternalWriter {
   // nothing) for tensors under the threshold.
   bool maybe_write(const std::string& bytes, onnx::TensorProto& proto);
   int64_t bytes_written() const { return offset_; }
-  void commit() { file_.commit(); }
+  // Puts the data file in place; with nothing written there is no file at all.
+  void commit() {
+    if (offset_ > 0) file_.commit();
+  }
 
  private:
   AtomicFile file_;

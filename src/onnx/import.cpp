@@ -33,6 +33,7 @@ struct Importer {
       return t;
     }
     t.denotation = p.denotation();
+    t.type_extra = unknown_fields(p);
     auto& tt = *p.mutable_tensor_type();
     t.elem = static_cast<DType>(tt.elem_type());
     if (tt.has_shape()) {
@@ -122,8 +123,17 @@ struct Importer {
     for (auto& g : *p.mutable_graphs()) a.graphs.push_back(graph(g));
     for (auto& s : *p.mutable_sparse_tensors()) a.sparse_tensors.push_back(sparse(s));
     for (auto& tp : p.type_protos()) tp.SerializeToString(&a.type_protos.emplace_back());
-    if (a.type == ir::AttrType::graph && !a.g)
-      throw_bad_input("{}: node {}: attribute '{}' is of type GRAPH but holds no graph", where, node_label, a.name);
+    auto require = [&](ir::AttrType type, bool has, const char* what) {
+      if (a.type == type && !has)
+        throw_bad_input("{}: node {}: attribute '{}' is of type {} but holds no {}", where, node_label, a.name,
+                        what, what == std::string("GRAPH") ? "graph" : "value");
+    };
+    require(ir::AttrType::graph, p.has_g(), "GRAPH");
+    require(ir::AttrType::tensor, p.has_t(), "TENSOR");
+    require(ir::AttrType::sparse_tensor, p.has_sparse_tensor(), "SPARSE_TENSOR");
+    require(ir::AttrType::type_proto, p.has_tp(), "TYPE_PROTO");
+    if (static_cast<int>(a.type) < 0 || static_cast<int>(a.type) > static_cast<int>(ir::AttrType::type_protos))
+      throw_bad_input("{}: node {}: attribute '{}' has unknown type {}", where, node_label, a.name, static_cast<int>(a.type));
     a.extra = unknown_fields(p);
     return a;
   }
@@ -191,7 +201,7 @@ ir::Model model_from_proto(onnx::ModelProto& p, ExternalReader& reader, const st
   Importer im{reader, where};
   ir::Model m;
   m.ir_version = p.ir_version();
-  for (const auto& o : p.opset_import()) m.opset_import.push_back({o.domain(), o.version()});
+  for (const auto& o : p.opset_import()) m.opset_import.push_back({o.domain(), o.version(), unknown_fields(o)});
   m.producer_name = p.producer_name();
   m.producer_version = p.producer_version();
   m.domain = p.domain();

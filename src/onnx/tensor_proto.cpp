@@ -1,6 +1,8 @@
 // TensorProto ⇄ ir::NamedTensor, in both encodings (raw_data and the typed fields, mapped per
 // dtype as onnx.proto specifies).
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "external_data.h"
 #include "mcompress/support/error.h"
@@ -52,13 +54,30 @@ int typed_count(const onnx::TensorProto& p) {
          p.uint64_data_size();
 }
 
+int64_t typed_entry_bytes(DType d) {
+  switch (typed_field(d)) {
+    case TypedField::float_data: return 4;
+    case TypedField::int64_data:
+    case TypedField::double_data: return 8;
+    case TypedField::uint64_data: return dtype_info(d).bits / 8;
+    case TypedField::int32_data: return int32_entry_bytes(d);
+    default: return 0;
+  }
+}
+
 std::string bytes_from_typed(const onnx::TensorProto& p, DType d, int64_t expected_bytes, const std::string& what) {
+  // Counts are checked before anything is allocated: a tiny file must not claim gigabytes.
+  int64_t per_entry = typed_entry_bytes(d);
+  if (per_entry == 0) throw_unsupported("{}: {} data in typed fields is not supported", what, dtype_name(d));
+  int64_t count = typed_count(p);
+  if (count * per_entry != expected_bytes)
+    throw_bad_input("{}: has {} typed values for {} bytes of {} data", what, count, expected_bytes, dtype_name(d));
   std::string out(static_cast<size_t>(expected_bytes), '\0');
+  if (expected_bytes == 0) return out;  // empty repeated fields have no data pointer to copy from
   char* dst = out.data();
-  auto check_count = [&](int64_t count, int64_t per_entry) {
-    if (count * per_entry != expected_bytes)
-      throw_bad_input("{}: has {} typed values for {} bytes of {} data (dims {})", what, count, expected_bytes,
-                      dtype_name(d), expected_bytes / std::max<int64_t>(per_entry, 1));
+  auto check_count = [&](int64_t field_count, int64_t width) {
+    if (field_count * width != expected_bytes)
+      throw_bad_input("{}: typed values of {} data are in the wrong field", what, dtype_name(d));
   };
   switch (typed_field(d)) {
     case TypedField::float_data:
@@ -99,6 +118,7 @@ std::string bytes_from_typed(const onnx::TensorProto& p, DType d, int64_t expect
 void typed_from_bytes(const Tensor& t, onnx::TensorProto& p) {
   const std::string& b = t.storage();
   int64_t n = static_cast<int64_t>(b.size());
+  if (n == 0) return;
   switch (typed_field(t.dtype())) {
     case TypedField::float_data:
       p.mutable_float_data()->Resize(static_cast<int>(n / 4), 0.f);
@@ -144,10 +164,72 @@ void typed_from_bytes(const Tensor& t, onnx::TensorProto& p) {
 
 }  // namespace
 
+namespace {
+
+bool has_default_value(const google::protobuf::Message& msg, const google::protobuf::FieldDescriptor* f) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* r = msg.GetReflection();
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_STRING: return r->GetStringReference(msg, f, nullptr).empty();
+    case FD::CPPTYPE_INT32: return r->GetInt32(msg, f) == 0;
+    case FD::CPPTYPE_INT64: return r->GetInt64(msg, f) == 0;
+    case FD::CPPTYPE_UINT32: return r->GetUInt32(msg, f) == 0;
+    case FD::CPPTYPE_UINT64: return r->GetUInt64(msg, f) == 0;
+    case FD::CPPTYPE_ENUM: return r->GetEnumValue(msg, f) == 0;
+    case FD::CPPTYPE_BOOL: return !r->GetBool(msg, f);
+    case FD::CPPTYPE_FLOAT: {
+      float v = r->GetFloat(msg, f);
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      return bits == 0;
+    }
+    case FD::CPPTYPE_DOUBLE: {
+      double v = r->GetDouble(msg, f);
+      uint64_t bits;
+      std::memcpy(&bits, &v, 8);
+      return bits == 0;
+    }
+    default: return false;
+  }
+}
+
+}  // namespace
+
 std::string unknown_fields(const google::protobuf::Message& msg) {
-  const auto& fields = msg.GetReflection()->GetUnknownFields(msg);
+  // Two things the ir does not model: fields unknown to our ONNX version, and singular fields
+  // that are present but hold their default ("" doc strings, domain "", model_version 0). Both
+  // are kept as wire bytes, which restore_unknown_fields merges back before the real values.
   std::string out;
-  if (!fields.empty()) fields.SerializeToString(&out);
+  const auto* r = msg.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(msg, &fields);
+  std::unique_ptr<google::protobuf::Message> shadow;
+  for (const auto* f : fields) {
+    if (f->is_repeated() || f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (!has_default_value(msg, f)) continue;
+    if (!shadow) shadow.reset(msg.New());
+    const auto* sr = shadow->GetReflection();
+    using FD = google::protobuf::FieldDescriptor;
+    switch (f->cpp_type()) {
+      case FD::CPPTYPE_STRING: sr->SetString(shadow.get(), f, ""); break;
+      case FD::CPPTYPE_INT32: sr->SetInt32(shadow.get(), f, 0); break;
+      case FD::CPPTYPE_INT64: sr->SetInt64(shadow.get(), f, 0); break;
+      case FD::CPPTYPE_UINT32: sr->SetUInt32(shadow.get(), f, 0); break;
+      case FD::CPPTYPE_UINT64: sr->SetUInt64(shadow.get(), f, 0); break;
+      case FD::CPPTYPE_ENUM: sr->SetEnumValue(shadow.get(), f, 0); break;
+      case FD::CPPTYPE_BOOL: sr->SetBool(shadow.get(), f, false); break;
+      case FD::CPPTYPE_FLOAT: sr->SetFloat(shadow.get(), f, 0.f); break;
+      case FD::CPPTYPE_DOUBLE: sr->SetDouble(shadow.get(), f, 0.0); break;
+      default: break;
+    }
+  }
+  if (shadow) shadow->SerializeToString(&out);
+  const auto& unknown = r->GetUnknownFields(msg);
+  if (!unknown.empty()) {
+    std::string more;
+    unknown.SerializeToString(&more);
+    out += more;
+  }
   return out;
 }
 
@@ -159,6 +241,7 @@ ir::NamedTensor tensor_from_proto(onnx::TensorProto& p, ExternalReader& reader, 
   ir::NamedTensor t;
   t.name = p.name();
   t.doc_string = p.doc_string();
+  t.extra = unknown_fields(p);  // before the data moves out
   std::string what = where + ": tensor '" + p.name() + "'";
   if (!p.has_data_type() || !is_known_dtype(p.data_type()))
     throw_bad_input("{}: unknown data type {}", what, p.data_type());
@@ -175,7 +258,6 @@ ir::NamedTensor tensor_from_proto(onnx::TensorProto& p, ExternalReader& reader, 
     std::vector<std::string> strings(p.mutable_string_data()->begin(), p.mutable_string_data()->end());
     t.tensor = Tensor::from_strings(std::move(shape), std::move(strings));
     t.typed_encoding = true;
-    t.extra = unknown_fields(p);
     return t;
   }
 
@@ -199,17 +281,15 @@ ir::NamedTensor tensor_from_proto(onnx::TensorProto& p, ExternalReader& reader, 
     throw_bad_input("{}: has dims {} but no data", what, shape_string(shape));
   }
   t.tensor = Tensor::from_bytes(dtype, std::move(shape), std::move(bytes));
-  p.clear_external_data();
-  t.extra = unknown_fields(p);
   return t;
 }
 
 void tensor_to_proto(ir::NamedTensor& t, onnx::TensorProto& p, DataMode mode, ExternalWriter* external) {
+  restore_unknown_fields(t.extra, p);
   if (!t.name.empty()) p.set_name(t.name);
   if (!t.doc_string.empty()) p.set_doc_string(t.doc_string);
   p.set_data_type(static_cast<int32_t>(t.tensor.dtype()));
   for (int64_t d : t.tensor.shape()) p.add_dims(d);
-  restore_unknown_fields(t.extra, p);
   Tensor& tensor = t.tensor;
   if (tensor.dtype() == DType::string) {
     for (const std::string& s : tensor.strings()) p.add_string_data(s);

@@ -47,7 +47,7 @@ struct NamedTensor {
   Tensor tensor;
   std::string doc_string;
   bool typed_encoding = false;  // came in the typed fields (float_data ...) rather than raw_data
-  std::string extra;            // unknown protobuf fields, serialized
+  std::string extra;            // unknown and present-but-default protobuf fields, serialized
 };
 
 struct SparseTensor {
@@ -70,7 +70,8 @@ struct ValueType {
   DType elem = DType::undefined;
   std::optional<std::vector<Dim>> shape;
   std::string denotation;
-  std::string tensor_extra;  // unknown fields of the tensor type / shape messages
+  std::string type_extra;    // unknown / present-but-default fields of the TypeProto
+  std::string tensor_extra;  // ... of its tensor type
   bool is_tensor() const { return opaque.empty(); }
 };
 
@@ -164,6 +165,7 @@ struct Graph {
 struct OpsetImport {
   std::string domain;
   int64_t version = 0;
+  std::string extra;
 };
 
 struct Model {
