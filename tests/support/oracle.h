@@ -1,0 +1,25 @@
+#pragma once
+// ONNX Runtime as the oracle: run two models on the same inputs and compare their outputs.
+#include <filesystem>
+#include <string>
+
+namespace mcompress::test {
+
+// Writes deterministic inputs for an input spec (tools/make_inputs.py syntax) into dir/inputs.npz.
+std::filesystem::path make_inputs(const std::string& spec, const std::filesystem::path& dir, int seed = 1);
+
+// Runs MODEL in ONNX Runtime (tools/oracle/ort_run.js) on INPUTS; returns the outputs' .npz path.
+// Fails the current test (and returns an empty path) when ORT refuses the model.
+std::filesystem::path ort_outputs(const std::filesystem::path& model, const std::filesystem::path& inputs,
+                                  const std::filesystem::path& out_npz);
+
+// ORT outputs of both models are bit-identical (the npz writer is deterministic, so equal bytes
+// mean equal tensors, names and order).
+void expect_ort_identical(const std::filesystem::path& reference, const std::filesystem::path& candidate,
+                          const std::filesystem::path& inputs);
+
+// tools/proto_equal.py: the two files hold equal ModelProtos once external data is resolved.
+void expect_proto_equal(const std::filesystem::path& a, const std::filesystem::path& b, bool constants_moved,
+                        bool raw_encoding);
+
+}  // namespace mcompress::test
