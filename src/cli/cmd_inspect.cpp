@@ -1,10 +1,13 @@
 // mcompress inspect MODEL [--json]
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "common.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/report/inspect.h"
+#include "mcompress/support/error.h"
 
 namespace mcompress::cli {
 namespace {
@@ -12,15 +15,39 @@ namespace {
 struct InspectOptions {
   std::string model;
   ReportOptions report;
+  int64_t batch = 1;
+  std::vector<std::string> input_shapes;  // NAME=D1,D2,...
 };
+
+onnxio::ShapeOptions shape_options(const InspectOptions& options) {
+  onnxio::ShapeOptions shapes;
+  shapes.batch = options.batch;
+  for (const std::string& spec : options.input_shapes) {
+    auto eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw_usage("--input-shape '{}': expected NAME=D1,D2,... (e.g. x=1,3,48,320)", spec);
+    std::vector<int64_t> dims;
+    std::stringstream ss(spec.substr(eq + 1));
+    std::string dim;
+    while (std::getline(ss, dim, ',')) {
+      char* end = nullptr;
+      long long d = std::strtoll(dim.c_str(), &end, 10);
+      if (dim.empty() || *end != '\0' || d < 0) throw_usage("--input-shape '{}': '{}' is not a dimension", spec, dim);
+      dims.push_back(d);
+    }
+    shapes.input_shapes[spec.substr(0, eq)] = dims;
+  }
+  return shapes;
+}
 
 void run_inspect(const InspectOptions& options) {
   Stopwatch clock;
+  auto shapes = shape_options(options);
   ir::Model model = onnxio::load_model(options.model);
   report::Report r;
   r.command = "inspect";
   r.input = {options.model, file_bytes(options.model)};
-  r.extra = report::inspect_model(model, r.warnings);
+  r.extra = report::inspect_model(model, shapes, r.warnings);
   r.seconds = clock.seconds();
   if (!options.report.json) {
     auto j = r.to_json();
@@ -36,6 +63,10 @@ void register_inspect(CLI::App& app) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show what is in a model: inputs, ops, weights, MACs");
   cmd->add_option("MODEL", options->model, "ONNX model")->required();
+  cmd->add_option("--batch", options->batch, "Batch size assumed for symbolic leading input dims when counting MACs")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--input-shape", options->input_shapes,
+                  "Fix an input's shape for shape inference and MACs: NAME=D1,D2,... (repeatable)");
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_inspect(*options); });

@@ -2,18 +2,49 @@
 // weightless skeleton of the model so that large models are not copied for it.
 #include <onnx/shape_inference/implementation.h>
 
+#include <set>
+
 #include "mcompress/onnx/model_io.h"
+#include "mcompress/support/error.h"
+#include "mcompress/support/log.h"
 #include "proto.h"
+#include "shape_fold.h"
 
 namespace mcompress::onnxio {
 namespace {
 
-void fix_batch(onnx::GraphProto& g, int64_t batch) {
+// Symbolic leading dims of rank >= 2 inputs become `batch`; named inputs get their given shape.
+void fix_inputs(onnx::GraphProto& g, const ShapeOptions& options) {
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
   for (auto& in : *g.mutable_input()) {
-    if (!in.type().has_tensor_type() || !in.type().tensor_type().has_shape()) continue;
+    if (!in.type().has_tensor_type() || initializers.count(in.name())) continue;
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (auto it = options.input_shapes.find(in.name()); it != options.input_shapes.end()) {
+      shape->clear_dim();
+      for (int64_t d : it->second) shape->add_dim()->set_dim_value(d);
+      continue;
+    }
     if (shape->dim_size() < 2 || shape->dim(0).has_dim_value()) continue;
-    shape->mutable_dim(0)->set_dim_value(batch);
+    shape->mutable_dim(0)->set_dim_value(options.batch);
+  }
+}
+
+// The folded value as an initializer of the skeleton, replacing the node that computed it.
+void add_folded(onnx::GraphProto& g, const std::string& name, const FoldedValue& v) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(static_cast<int32_t>(v.dtype));
+  for (int64_t d : v.dims) t->add_dims(d);
+  for (double x : v.values) {
+    switch (v.dtype) {
+      case DType::i64: t->add_int64_data(to_int(x)); break;
+      case DType::f32: t->add_float_data(static_cast<float>(x)); break;
+      case DType::f64: t->add_double_data(x); break;
+      case DType::u32:
+      case DType::u64: t->add_uint64_data(static_cast<uint64_t>(x)); break;
+      default: t->add_int32_data(static_cast<int32_t>(x)); break;
+    }
   }
 }
 
@@ -39,21 +70,62 @@ void collect(const onnx::GraphProto& g, std::map<std::string, ValueShape>& out) 
   }
 }
 
+// Nodes whose value is folded become initializers of their (sub)graph in the skeleton.
+void replace_folded(onnx::GraphProto& g, std::map<std::string, FoldedValue>& folded) {
+  auto* nodes = g.mutable_node();
+  for (int i = nodes->size(); i-- > 0;) {
+    const auto& n = nodes->Get(i);
+    if (n.output_size() != 1 || !folded.count(n.output(0))) continue;
+    add_folded(g, n.output(0), folded[n.output(0)]);
+    nodes->DeleteSubrange(i, 1);
+  }
+  for (auto& n : *g.mutable_node()) {
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_g()) replace_folded(*a.mutable_g(), folded);
+      for (auto& sub : *a.mutable_graphs()) replace_folded(sub, folded);
+    }
+  }
+}
+
 }  // namespace
 
-std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, int64_t batch, std::vector<std::string>* warnings) {
-  onnx::ModelProto proto;
-  // Skeleton mode reads the model and never moves from it.
-  model_to_proto(const_cast<ir::Model&>(model), proto, DataMode::skeleton, nullptr);
-  fix_batch(*proto.mutable_graph(), batch);
+std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const ShapeOptions& options,
+                                               std::vector<std::string>* warnings) {
+  std::set<std::string> graph_inputs;
+  for (const auto& in : model.graph.inputs) graph_inputs.insert(in.name);
+  for (const auto& [name, dims] : options.input_shapes)
+    if (!graph_inputs.count(name)) throw_usage("--input-shape: the model has no input '{}'", name);
+
+  // Shape inference and folding feed each other: inferred shapes let Shape nodes fold, folded
+  // values let Reshape & co. infer. A few rounds reach the fixed point on exported models.
+  std::map<std::string, FoldedValue> folded;
+  collect_constant_values(model.graph, folded);
   std::map<std::string, ValueShape> out;
-  try {
-    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0, /*data_propagation=*/true);
-    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception& e) {
-    if (warnings) warnings->push_back(std::string("shape inference stopped early: ") + e.what());
+  for (int round = 0; round < 16; ++round) {
+    onnx::ModelProto proto;
+    // Skeleton mode reads the model and never moves from it.
+    model_to_proto(const_cast<ir::Model&>(model), proto, DataMode::skeleton, nullptr);
+    auto* g = proto.mutable_graph();
+    fix_inputs(*g, options);
+    replace_folded(*g, folded);
+    try {
+      onnx::ShapeInferenceOptions inference(/*check_type=*/false, /*error_mode=*/0, /*data_propagation=*/true);
+      onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), inference);
+    } catch (const std::exception& e) {
+      if (warnings) warnings->push_back(std::string("shape inference stopped early: ") + e.what());
+    }
+    out.clear();
+    collect(proto.graph(), out);
+    for (const auto& t : proto.graph().initializer())
+      out[t.name()] = {static_cast<DType>(t.data_type()), {t.dims().begin(), t.dims().end()}};
+    KnownShapes known;
+    for (const auto& [name, shape] : out) known[name] = shape.dims;
+    int found = fold_shape_values(model.graph, known, folded);
+    model.graph.for_each_subgraph(
+        [&](const ir::Graph& sub, const ir::Node&) { found += fold_shape_values(sub, known, folded); });
+    log::debug("shape inference round {}: {} shapes known, {} more values folded", round + 1, out.size(), found);
+    if (found == 0) break;
   }
-  collect(proto.graph(), out);
   return out;
 }
 

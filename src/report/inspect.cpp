@@ -121,34 +121,44 @@ struct Counts {
   int64_t nodes = 0;
   int64_t subgraphs = 0;
   std::map<std::string, int64_t> op_types;
-  std::optional<int64_t> macs = 0;
 };
 
-void count_graph(const ir::Graph& g, const ShapeMap& shapes, Counts& c, std::vector<std::string>& warnings) {
+std::optional<int64_t> add(std::optional<int64_t> a, std::optional<int64_t> b) {
+  return a && b ? std::optional<int64_t>(*a + *b) : std::nullopt;
+}
+
+// Counts nodes and op types of g and its subgraphs; returns g's MACs. An If costs its dearer
+// branch (one runs); a loop body counts once, as its trip count is not static.
+std::optional<int64_t> count_graph(const ir::Graph& g, const ShapeMap& shapes, Counts& c,
+                                   std::vector<std::string>& warnings) {
+  std::optional<int64_t> macs = 0;
   for (const ir::Node& n : g.nodes) {
     ++c.nodes;
     ++c.op_types[op_key(n)];
     if (has_macs(n)) {
       std::optional<int64_t> m = node_macs(n, shapes);
-      if (!m && c.macs) warnings.push_back("macs unknown: shapes of node " + n.label() + " are not static");
-      c.macs = (m && c.macs) ? std::optional<int64_t>(*c.macs + *m) : std::nullopt;
+      if (!m && macs) warnings.push_back("macs unknown: shapes of node " + n.label() + " are not static");
+      macs = add(macs, m);
     }
+    std::optional<int64_t> branch_max = 0;
     for (const ir::Attribute& a : n.attributes) {
-      if (a.g) {
+      std::vector<const ir::Graph*> subs;
+      if (a.g) subs.push_back(a.g.get());
+      for (const ir::Graph& sub : a.graphs) subs.push_back(&sub);
+      for (const ir::Graph* sub : subs) {
         ++c.subgraphs;
-        count_graph(*a.g, shapes, c, warnings);
-      }
-      for (const ir::Graph& sub : a.graphs) {
-        ++c.subgraphs;
-        count_graph(sub, shapes, c, warnings);
+        std::optional<int64_t> m = count_graph(*sub, shapes, c, warnings);
+        branch_max = (m && branch_max) ? std::optional<int64_t>(std::max(*m, *branch_max)) : std::nullopt;
       }
     }
+    macs = add(macs, branch_max);
   }
+  return macs;
 }
 
 }  // namespace
 
-Json inspect_model(ir::Model& model, std::vector<std::string>& warnings) {
+Json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options, std::vector<std::string>& warnings) {
   Json j;
   j["ir_version"] = model.ir_version;
   Json opsets = Json::object();
@@ -166,7 +176,7 @@ Json inspect_model(ir::Model& model, std::vector<std::string>& warnings) {
   for (const auto& v : model.graph.outputs) outputs.push_back(value_json(v));
   j["outputs"] = outputs;
 
-  ShapeMap shapes = onnxio::infer_shapes(model, 1, &warnings);
+  ShapeMap shapes = onnxio::infer_shapes(model, shape_options, &warnings);
   std::map<std::string, int64_t> weight_bytes;
   int64_t params = 0;
   for (const ir::WeightRef& w : ir::collect_weights(model.graph)) {
@@ -179,12 +189,12 @@ Json inspect_model(ir::Model& model, std::vector<std::string>& warnings) {
   }
 
   Counts c;
-  count_graph(model.graph, shapes, c, warnings);
+  std::optional<int64_t> macs = count_graph(model.graph, shapes, c, warnings);
   j["nodes"] = c.nodes;
   j["op_types"] = c.op_types;
   j["weight_bytes"] = weight_bytes;
   j["params"] = params;
-  j["macs"] = c.macs ? Json(*c.macs) : Json();
+  j["macs"] = macs ? Json(*macs) : Json();
   j["subgraphs"] = c.subgraphs;
   return j;
 }

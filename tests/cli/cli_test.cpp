@@ -46,6 +46,15 @@ TEST(Cli, InspectJsonHasTheContractKeys) {
   EXPECT_EQ(j["outputs"][0]["dtype"], "float32");
 }
 
+TEST(Cli, InputShapeFlagIsChecked) {
+  EXPECT_EQ(run_mcompress({"inspect", cnn().string(), "--input-shape", "nope=1,1,28,28"}).exit_code, 1);
+  EXPECT_EQ(run_mcompress({"inspect", cnn().string(), "--input-shape", "input=1,x"}).exit_code, 1);
+  EXPECT_EQ(run_mcompress({"inspect", cnn().string(), "--batch", "0"}).exit_code, 1);
+  auto r = run_mcompress({"inspect", cnn().string(), "--input-shape", "input=2,1,28,28", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["macs"], 2 * 16283392);
+}
+
 TEST(Cli, InspectTextForPeople) {
   auto r = run_mcompress({"inspect", cnn().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -87,6 +87,22 @@ TEST(RealModelWeights, FoundWhereverTheyLive) {
   EXPECT_GT(silero["subgraphs"].get<int>(), 2);
 }
 
+TEST(RealModelMacs, GivenInputShapesPaddleOcrHasStaticMacs) {
+  // PP-OCR declares H and W symbolic; with the shapes REAL_MODELS.md runs them at, every Conv and
+  // MatMul gets a static shape.
+  for (auto [file, shape] : {std::pair{"ppocr_rec.onnx", "x=1,3,48,320"}, std::pair{"ppocr_det.onnx", "x=1,3,640,640"},
+                             std::pair{"ppocr_cls.onnx", "x=1,3,48,192"}}) {
+    auto r = run_mcompress({"inspect", (model_cache() / file).string(), "--input-shape", shape, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["macs"].is_number_integer()) << file << ": " << j["warnings"];
+    EXPECT_GT(j["macs"].get<int64_t>(), 10'000'000) << file;
+    auto plain = nlohmann::json::parse(run_mcompress({"inspect", (model_cache() / file).string(), "--json"}).out);
+    EXPECT_TRUE(plain["macs"].is_null()) << file;
+    EXPECT_FALSE(plain["warnings"].empty()) << file;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Published, RealModels, ::testing::ValuesIn(real_models()),
                          [](const auto& info) { return info.param.name; });
 

@@ -373,7 +373,7 @@ TEST(Import, InfersMissingAttributeType) {
 TEST(Inspect, BundledCnnFiguresMatchTheArchitecture) {
   ir::Model model = load_model(test::source_dir() / "models" / "fashion_cnn.onnx");
   std::vector<std::string> warnings;
-  auto j = report::inspect_model(model, warnings);
+  auto j = report::inspect_model(model, {}, warnings);
   // conv 1->32 3x3 (+bias), conv 32->64 3x3, fc 12544->128, fc 128->10.
   EXPECT_EQ(j["params"], 320 + 18496 + 1605760 + 1290);
   // Per sample: conv1 28*28*32*9, conv2 28*28*64*32*9, fc1 12544*128, fc2 128*10.
@@ -384,6 +384,81 @@ TEST(Inspect, BundledCnnFiguresMatchTheArchitecture) {
   EXPECT_EQ(j["inputs"][0]["shape"][0], "N");
   EXPECT_EQ(j["inputs"][0]["shape"][1], 1);
   EXPECT_TRUE(warnings.empty());
+}
+
+}  // namespace
+}  // namespace mcompress::onnxio
+
+namespace mcompress::onnxio {
+namespace {
+
+TEST(Inspect, VitMacsNeedFoldedShapeArithmetic) {
+  // The exporter builds the attention reshapes from Shape → Slice → Mod → Concat chains that the
+  // ONNX library's data propagation does not follow; folding them gives every MatMul a shape.
+  ir::Model model = load_model(test::source_dir() / "models" / "fashion_vit.onnx");
+  std::vector<std::string> warnings;
+  auto j = report::inspect_model(model, {}, warnings);
+  // Per sample, 50 tokens of width 128: patch conv 49*128*16; per block qkv 50*128*384,
+  // scores and mix 2 * 4 heads * 50*50*32, out-proj 50*128*128, MLP 2 * 50*128*256; head 128*10.
+  int64_t block = 50 * 128 * 384 + 2 * 4 * 50 * 50 * 32 + 50 * 128 * 128 + 2 * 50 * 128 * 256;
+  EXPECT_EQ(j["macs"], 49 * 128 * 16 + 6 * block + 128 * 10);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+TEST(Inspect, BatchAndInputShapesScaleMacs) {
+  ir::Model model = load_model(test::source_dir() / "models" / "fashion_cnn.onnx");
+  std::vector<std::string> warnings;
+  ShapeOptions batch;
+  batch.batch = 8;
+  EXPECT_EQ(report::inspect_model(model, batch, warnings)["macs"], 8 * 16283392);
+  ShapeOptions named;
+  named.input_shapes["input"] = {3, 1, 28, 28};
+  EXPECT_EQ(report::inspect_model(model, named, warnings)["macs"], 3 * 16283392);
+  ShapeOptions unknown;
+  unknown.input_shapes["nope"] = {1};
+  EXPECT_THROW(report::inspect_model(model, unknown, warnings), Error);
+}
+
+// If with a 4x8 MatMul in one branch and a 4x16 one in the other: only one branch runs.
+TEST(Inspect, IfCostsItsDearerBranch) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("main");
+  add_value(g->mutable_input(), "X", onnx::TensorProto::FLOAT, {"1", "4"});
+  add_value(g->mutable_input(), "cond", onnx::TensorProto::BOOL, {});
+  add_value(g->mutable_output(), "Y", onnx::TensorProto::FLOAT, {});
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  auto make_branch = [](const std::string& name, int64_t cols) {
+    onnx::GraphProto b;
+    b.set_name(name);
+    *b.add_initializer() = raw_floats(name + "_w", {4, cols}, 0.f);
+    auto* n = b.add_node();
+    n->set_op_type("MatMul");
+    n->add_input("X");
+    n->add_input(name + "_w");
+    n->add_output(name + "_y");
+    add_value(b.mutable_output(), name + "_y", onnx::TensorProto::FLOAT, {});
+    b.mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();  // rank unknown
+    return b;
+  };
+  auto* iff = g->add_node();
+  iff->set_op_type("If");
+  iff->add_input("cond");
+  iff->add_output("Y");
+  for (auto [attr, cols] : {std::pair{"then_branch", 8}, std::pair{"else_branch", 16}}) {
+    auto* a = iff->add_attribute();
+    a->set_name(attr);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = make_branch(attr, cols);
+  }
+  ir::Model model = load_model_from_bytes(m.SerializeAsString(), ".", "if.onnx");
+  std::vector<std::string> warnings;
+  auto j = report::inspect_model(model, {}, warnings);
+  EXPECT_EQ(j["macs"], 4 * 16);
+  EXPECT_EQ(j["subgraphs"], 2);
+  EXPECT_EQ(j["nodes"], 3);
 }
 
 }  // namespace

@@ -44,13 +44,18 @@ SaveResult save_model(ir::Model&& model, const std::filesystem::path& path, cons
 // Serialized ModelProto bytes (tests, fuzzing); copies the weights.
 std::string serialize_model(const ir::Model& model);
 
-// Static shapes of every value the ONNX library's shape inference (with data propagation) can
-// determine. Symbolic leading (batch) dims of graph inputs are taken as `batch`. Unknown dims
-// are -1. Keyed by value name, subgraph values included.
+// Static shapes of every value that the ONNX library's shape inference (with data propagation)
+// can determine, helped by folding the small integer computations exporters use to build shapes.
+// Unknown dims are -1. Keyed by value name, subgraph values included.
 struct ValueShape {
   DType dtype = DType::undefined;
   std::vector<int64_t> dims;  // -1 for unknown
 };
-std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, int64_t batch, std::vector<std::string>* warnings);
+struct ShapeOptions {
+  int64_t batch = 1;  // for symbolic leading dims of graph inputs of rank >= 2
+  std::map<std::string, std::vector<int64_t>> input_shapes;  // whole shapes for named inputs
+};
+std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const ShapeOptions& options,
+                                               std::vector<std::string>* warnings);
 
 }  // namespace mcompress::onnxio

@@ -5,13 +5,15 @@
 #include <vector>
 
 #include "mcompress/ir/graph.h"
+#include "mcompress/onnx/model_io.h"
 
 namespace mcompress::report {
 
 // Keys: ir_version, opsets, producer, inputs, outputs, nodes, op_types, weight_bytes, params,
-// macs (per sample: a symbolic leading batch dim counts as 1; null when a Conv/Gemm/MatMul has
-// unknown shapes), subgraphs.
-nlohmann::ordered_json inspect_model(ir::Model& model, std::vector<std::string>& warnings);
+// macs (for the input shapes of `shape_options`: by default a symbolic leading batch dim counts
+// as 1; null when a Conv/Gemm/MatMul still has unknown shapes), subgraphs.
+nlohmann::ordered_json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options,
+                                     std::vector<std::string>& warnings);
 
 // A few lines for people (the default output of `inspect`).
 std::string inspect_text(const nlohmann::ordered_json& j);
