@@ -217,7 +217,7 @@ void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWr
 SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions& options) {
   SaveResult result;
   result.external = options.external_data;
-  if (!result.external && stored_tensor_bytes(model.graph) > kForceExternalBytes) {
+  if (!result.external && stored_tensor_bytes(model.graph) > options.force_external_bytes) {
     log::info("{}: weights exceed protobuf's 2 GiB limit; writing them as external data", path.string());
     result.external = true;
   }

@@ -326,6 +326,21 @@ TEST(ExternalData, WritesAndReadsBack) {
   expect_same(original, reparse(serialize_model(back)));
 }
 
+TEST(ExternalData, ForcedWhenWeightsPassTheProtobufLimit) {
+  // The real limit is 2 GiB; a lowered one exercises the same path without gigabytes.
+  fs::path dir = test::temp_dir("forced");
+  onnx::ModelProto original = kitchen_sink();
+  *original.mutable_graph()->add_initializer() = raw_floats("big", {64, 64}, 0.f);
+  ir::Model model = load_model_from_bytes(original.SerializeAsString(), ".", "sink.onnx");
+  SaveOptions options;
+  options.force_external_bytes = 8 * 1024;
+  SaveResult saved = save_model(std::move(model), dir / "m.onnx", options);
+  EXPECT_TRUE(saved.external);
+  EXPECT_TRUE(fs::exists(dir / "m.onnx.data"));
+  expect_same(original, reparse(serialize_model(load_model(dir / "m.onnx"))));
+  EXPECT_EQ(kForceExternalBytes, (int64_t{1} << 31) - (int64_t{64} << 20));
+}
+
 TEST(ExternalData, OutputAppearsOnlyWhenComplete) {
   fs::path dir = test::temp_dir("atomic");
   ir::Model model = load_model_from_bytes(kitchen_sink().SerializeAsString(), ".", "sink.onnx");

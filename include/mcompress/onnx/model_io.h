@@ -22,9 +22,13 @@ ir::Model load_model(const std::filesystem::path& path);
 ir::Model load_model_from_bytes(std::string_view bytes, const std::filesystem::path& base_dir,
                                 const std::string& where);
 
+// Protobuf cannot hold more than 2 GiB; above this many tensor bytes external data is forced.
+constexpr int64_t kForceExternalBytes = (int64_t{1} << 31) - (int64_t{64} << 20);
+
 struct SaveOptions {
-  bool external_data = false;             // weights to OUT.data beside OUT
+  bool external_data = false;               // weights to OUT.data beside OUT
   int64_t external_threshold_bytes = 1024;  // smaller tensors stay inline
+  int64_t force_external_bytes = kForceExternalBytes;
 };
 
 struct SaveResult {
@@ -33,9 +37,6 @@ struct SaveResult {
   bool external = false;
   std::filesystem::path data_path;
 };
-
-// Protobuf cannot hold more than 2 GiB; above this many tensor bytes external data is forced.
-constexpr int64_t kForceExternalBytes = (int64_t{1} << 31) - (int64_t{64} << 20);
 
 // Writes the model atomically (temp file + rename); moves tensor bytes out of `model`, which is
 // left without weights.
