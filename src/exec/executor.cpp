@@ -1,0 +1,271 @@
+#include "mcompress/exec/executor.h"
+
+#include <algorithm>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mcompress/exec/op.h"
+#include "mcompress/support/error.h"
+
+namespace mcompress::exec {
+namespace {
+
+// Values visible while a graph runs: its own (owned or borrowed) and, through `parent`, the
+// enclosing graphs'.
+struct Scope {
+  const Scope* parent = nullptr;
+  std::unordered_map<std::string, const Tensor*> borrowed;  // weights, feeds, subgraph inputs
+  std::unordered_map<std::string, Tensor> owned;            // computed values
+
+  const Tensor* find(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      if (auto it = s->owned.find(name); it != s->owned.end()) return &it->second;
+      if (auto it = s->borrowed.find(name); it != s->borrowed.end()) return it->second;
+    }
+    return nullptr;
+  }
+};
+
+void outer_reads(const ir::Graph& g, std::unordered_set<std::string>& out) {
+  std::unordered_set<std::string> local;
+  for (const auto& v : g.inputs) local.insert(v.name);
+  for (const auto& t : g.initializers) local.insert(t.name);
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) local.insert(o);
+  for (const auto& n : g.nodes) {
+    for (const auto& in : n.inputs)
+      if (!in.empty() && !local.count(in)) out.insert(in);
+    for (const auto& a : n.attributes) {
+      std::unordered_set<std::string> inner;
+      if (a.g) outer_reads(*a.g, inner);
+      for (const auto& sub : a.graphs) outer_reads(sub, inner);
+      for (const auto& name : inner)
+        if (!local.count(name)) out.insert(name);
+    }
+  }
+  for (const auto& v : g.outputs)
+    if (!local.count(v.name)) out.insert(v.name);
+}
+
+struct Step {
+  const ir::Node* node;
+  const OpDef* op;
+  int64_t opset;
+  std::vector<std::string> reads;  // inputs and subgraph outer reads, for freeing
+};
+
+struct Plan {
+  std::vector<Step> steps;
+  std::unordered_map<std::string, int> uses;  // reads within this graph; graph outputs pinned
+  std::unordered_map<std::string, const Tensor*> weights;
+  std::vector<Tensor> constant_storage;  // Constant forms computed once (value_float, ...)
+};
+
+bool is_constant_node(const ir::Node& n) { return n.op_type == "Constant" && n.is_default_domain(); }
+
+// Constant nodes are weights: their tensors are used in place, not copied on every run.
+std::optional<Tensor> constant_value(const ir::Node& n) {
+  for (const auto& a : n.attributes) {
+    if (a.name == "value_float") return Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&a.f, 1));
+    if (a.name == "value_int") return Tensor::from_values<int64_t>(DType::i64, {}, std::span<const int64_t>(&a.i, 1));
+    if (a.name == "value_floats")
+      return Tensor::from_values<float>(DType::f32, {static_cast<int64_t>(a.floats.size())}, a.floats);
+    if (a.name == "value_ints")
+      return Tensor::from_values<int64_t>(DType::i64, {static_cast<int64_t>(a.ints.size())}, a.ints);
+    if (a.name == "value_string") return Tensor::from_strings({}, {a.s});
+    if (a.name == "value_strings") return Tensor::from_strings({static_cast<int64_t>(a.strings.size())}, a.strings);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct Executor::Impl {
+  const ir::Model& model;
+  std::unordered_map<const ir::Graph*, Plan> plans;
+
+  explicit Impl(const ir::Model& m) : model(m) {}
+
+  int64_t opset_of(const ir::Node& n) const {
+    int64_t v = model.opset(n.is_default_domain() ? "" : n.domain);
+    return v > 0 ? v : 1;
+  }
+
+  void prepare(const ir::Graph& g) {
+    Plan& plan = plans[&g];
+    plan.constant_storage.reserve(g.nodes.size());
+    for (const auto& t : g.initializers) plan.weights[t.name] = &t.tensor;
+    std::unordered_map<std::string, size_t> producer;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+
+    std::vector<std::vector<std::string>> reads(g.nodes.size());
+    std::vector<std::vector<size_t>> consumers(g.nodes.size());
+    std::vector<int> indegree(g.nodes.size(), 0);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const ir::Node& n = g.nodes[i];
+      std::unordered_set<std::string> r;
+      for (const auto& in : n.inputs)
+        if (!in.empty()) r.insert(in);
+      for (const auto& a : n.attributes) {
+        if (a.g) outer_reads(*a.g, r);
+        for (const auto& sub : a.graphs) outer_reads(sub, r);
+      }
+      reads[i].assign(r.begin(), r.end());
+      std::sort(reads[i].begin(), reads[i].end());
+      for (const auto& name : reads[i]) {
+        ++plan.uses[name];
+        if (auto it = producer.find(name); it != producer.end()) {
+          consumers[it->second].push_back(i);
+          ++indegree[i];
+        }
+      }
+    }
+    for (const auto& o : g.outputs) plan.uses[o.name] += 1 << 20;  // never freed
+
+    // Topological order, keeping file order among ready nodes.
+    std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (indegree[i] == 0) ready.push(i);
+    while (!ready.empty()) {
+      size_t i = ready.top();
+      ready.pop();
+      const ir::Node& n = g.nodes[i];
+      for (size_t c : consumers[i])
+        if (--indegree[c] == 0) ready.push(c);
+      if (is_constant_node(n) && n.outputs.size() == 1) {
+        if (const ir::Attribute* v = n.attr("value"); v && v->type == ir::AttrType::tensor) {
+          plan.weights[n.outputs[0]] = &v->t.tensor;
+          continue;
+        }
+        if (auto t = constant_value(n)) {
+          plan.constant_storage.push_back(std::move(*t));
+          plan.weights[n.outputs[0]] = &plan.constant_storage.back();
+          continue;
+        }
+      }
+      const OpDef* op = find_op(n.is_default_domain() ? "" : n.domain, n.op_type);
+      if (!op)
+        throw_unsupported("node {}: operator {}{} is not supported by mcompress's executor", n.label(),
+                          n.is_default_domain() ? "" : n.domain + ".", n.op_type);
+      plan.steps.push_back({&n, op, opset_of(n), reads[i]});
+      for (const auto& a : n.attributes) {
+        if (a.g) prepare(*a.g);
+        for (const auto& sub : a.graphs) prepare(sub);
+      }
+    }
+  }
+
+  std::vector<Tensor> run_graph(const ir::Graph& g, Scope& scope, ThreadPool& pool, Observer* observer) {
+    Plan& plan = plans.at(&g);
+    for (const auto& [name, t] : plan.weights)
+      if (!scope.borrowed.count(name)) scope.borrowed[name] = t;
+    std::unordered_map<std::string, int> remaining = plan.uses;
+    SubgraphRunner runner = [&](const ir::Graph& sub, std::vector<const Tensor*> inputs) {
+      Scope inner;
+      inner.parent = &scope;
+      if (inputs.size() > sub.inputs.size())
+        throw_bad_input("subgraph '{}' takes {} inputs, got {}", sub.name, sub.inputs.size(), inputs.size());
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i]) inner.borrowed[sub.inputs[i].name] = inputs[i];
+      return run_graph(sub, inner, pool, nullptr);
+    };
+    for (const Step& step : plan.steps) {
+      const ir::Node& n = *step.node;
+      std::vector<const Tensor*> inputs;
+      inputs.reserve(n.inputs.size());
+      for (const auto& name : n.inputs) {
+        if (name.empty()) {
+          inputs.push_back(nullptr);
+          continue;
+        }
+        const Tensor* t = scope.find(name);
+        if (!t) throw_bad_input("node {}: input '{}' has no value (a graph input not fed?)", n.label(), name);
+        inputs.push_back(t);
+      }
+      std::vector<Tensor> outputs(n.outputs.size());
+      OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner);
+      step.op->forward(ctx);
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        if (n.outputs[i].empty()) continue;
+        if (outputs[i].empty() && n.op_type != "Optional")
+          throw Error(ExitCode::internal, "node " + n.label() + " produced no value for output '" + n.outputs[i] + "'");
+        auto& slot = scope.owned[n.outputs[i]] = std::move(outputs[i]);
+        if (observer) observer->on_value(n.outputs[i], slot, n);
+      }
+      for (const auto& name : step.reads) {
+        auto it = remaining.find(name);
+        if (it != remaining.end() && --it->second == 0) scope.owned.erase(name);
+      }
+      // Values nobody reads (unused optional outputs) go at once.
+      for (const auto& o : n.outputs)
+        if (!o.empty() && !remaining.count(o)) scope.owned.erase(o);
+    }
+    std::vector<Tensor> results;
+    results.reserve(g.outputs.size());
+    for (const auto& o : g.outputs) {
+      if (auto it = scope.owned.find(o.name); it != scope.owned.end()) {
+        results.push_back(it->second);
+        continue;
+      }
+      const Tensor* t = scope.find(o.name);
+      if (!t) throw_bad_input("graph output '{}' has no value", o.name);
+      results.push_back(*t);
+    }
+    return results;
+  }
+};
+
+Executor::Executor(const ir::Model& model, ExecOptions options)
+    : model_(model), pool_(options.threads), impl_(std::make_unique<Impl>(model)) {
+  std::unordered_set<std::string> initializers;
+  for (const auto& t : model.graph.initializers) initializers.insert(t.name);
+  for (const auto& v : model.graph.inputs)
+    if (!initializers.count(v.name)) inputs_.push_back(v);
+  impl_->prepare(model.graph);
+}
+
+Executor::~Executor() = default;
+
+const std::vector<ir::ValueInfo>& Executor::outputs() const { return model_.graph.outputs; }
+
+namespace {
+
+void check_feed(const ir::ValueInfo& info, const Tensor& t) {
+  if (!info.type || !info.type->is_tensor()) return;
+  if (info.type->elem != DType::undefined && info.type->elem != t.dtype())
+    throw_bad_input("input '{}' expects {}, got {}", info.name, dtype_name(info.type->elem), dtype_name(t.dtype()));
+  if (!info.type->shape) return;
+  const auto& dims = *info.type->shape;
+  if (dims.size() != t.shape().size())
+    throw_bad_input("input '{}' expects rank {}, got shape {}", info.name, dims.size(), shape_string(t.shape()));
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i].value && *dims[i].value != t.shape()[i])
+      throw_bad_input("input '{}' expects dim {} = {}, got shape {}", info.name, i, *dims[i].value,
+                      shape_string(t.shape()));
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> Executor::run(const std::map<std::string, const Tensor*>& feeds, Observer* observer) {
+  Scope scope;
+  for (const auto& info : inputs_) {
+    auto it = feeds.find(info.name);
+    if (it == feeds.end() || !it->second) throw_bad_input("no data for model input '{}'", info.name);
+    check_feed(info, *it->second);
+    scope.borrowed[info.name] = it->second;
+  }
+  for (const auto& [name, t] : feeds) {
+    bool known = std::any_of(model_.graph.inputs.begin(), model_.graph.inputs.end(),
+                             [&](const ir::ValueInfo& v) { return v.name == name; });
+    if (!known) throw_bad_input("the model has no input '{}'", name);
+    scope.borrowed[name] = t;  // also overrides initializer-backed inputs
+  }
+  std::vector<Tensor> results = impl_->run_graph(model_.graph, scope, pool_, observer);
+  std::map<std::string, Tensor> out;
+  for (size_t i = 0; i < results.size(); ++i) out[model_.graph.outputs[i].name] = std::move(results[i]);
+  return out;
+}
+
+}  // namespace mcompress::exec
