@@ -13,6 +13,7 @@
 #include "mcompress/ir/verify.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/support/error.h"
+#include "mcompress/support/file_io.h"
 #include "proto.h"
 
 namespace mcompress::onnxio {
@@ -251,6 +252,23 @@ ir::Model load_model_from_bytes(std::string_view bytes, const fs::path& base_dir
       !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     throw_bad_input("{}: not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)", where);
   return finish(proto, base_dir, where);
+}
+
+ir::NamedTensor load_tensor_from_bytes(std::string_view bytes, const std::string& where) {
+  quiet_protobuf();
+  onnx::TensorProto proto;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    throw_bad_input("{}: not a serialized ONNX TensorProto", where);
+  if (!proto.has_data_type()) throw_bad_input("{}: not a serialized ONNX TensorProto (no data type)", where);
+  ExternalReader reader(".", where);
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL)
+    throw_unsupported("{}: tensor files with external data are not supported", where);
+  return tensor_from_proto(proto, reader, where);
+}
+
+ir::NamedTensor load_tensor_file(const fs::path& path) {
+  return load_tensor_from_bytes(read_file(path), path.string());
 }
 
 }  // namespace mcompress::onnxio

@@ -25,6 +25,10 @@ ir::Model load_model_from_bytes(std::string_view bytes, const std::filesystem::p
 // Protobuf cannot hold more than 2 GiB; above this many tensor bytes external data is forced.
 constexpr int64_t kForceExternalBytes = (int64_t{1} << 31) - (int64_t{64} << 20);
 
+// One serialized TensorProto (.pb files of ONNX's test data and of --data folders).
+ir::NamedTensor load_tensor_file(const std::filesystem::path& path);
+ir::NamedTensor load_tensor_from_bytes(std::string_view bytes, const std::string& where);
+
 struct SaveOptions {
   bool external_data = false;               // weights to OUT.data beside OUT
   int64_t external_threshold_bytes = 1024;  // smaller tensors stay inline
