@@ -14,6 +14,24 @@ void add_report_options(CLI::App& cmd, ReportOptions& options) {
   cmd.add_option("--report", options.report_path, "Also write the JSON report to this file");
 }
 
+void add_data_options(CLI::App& cmd, DataOptions& options) {
+  cmd.add_option("--data", options.data, "Samples: .npy, .npz, a folder of TensorProto .pb files, or IDX (.gz)")
+      ->required();
+  cmd.add_option("--preprocess", options.preprocess, "e.g. scale=0.00392157,mean=0.2860,std=0.3530");
+  cmd.add_option("--batch-size", options.batch_size, "Samples per forward pass")->check(CLI::PositiveNumber);
+  cmd.add_option("--threads", options.threads, "Worker threads (default: all cores); results do not depend on it")
+      ->check(CLI::NonNegativeNumber);
+}
+
+int64_t model_bytes(const fs::path& path) {
+  int64_t total = file_bytes(path);
+  // Data files beside the model that it names (OUT.data written by --external-data).
+  fs::path data = path;
+  data += ".data";
+  if (fs::exists(data)) total += file_bytes(data);
+  return total;
+}
+
 void add_output_options(CLI::App& cmd, OutputOptions& options) {
   cmd.add_option("-o,--output", options.output, "Where to write the model (default: beside MODEL with a suffix)");
   cmd.add_flag("--force", options.force, "Replace an existing output file");

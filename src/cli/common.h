@@ -20,7 +20,18 @@ struct OutputOptions {
   bool external_data = false;
 };
 
+// --data / --preprocess / --batch-size / --threads, for commands that run models.
+struct DataOptions {
+  std::string data;
+  std::string preprocess;
+  int64_t batch_size = 100;
+  int threads = 0;
+};
+
 void add_report_options(CLI::App& cmd, ReportOptions& options);
+void add_data_options(CLI::App& cmd, DataOptions& options);
+// Bytes of a model file plus the external data files its tensors point at.
+int64_t model_bytes(const std::filesystem::path& path);
 void add_output_options(CLI::App& cmd, OutputOptions& options);
 
 // -o if given, else MODEL's stem + "." + suffix + ".onnx" beside it; refuses the input itself
@@ -45,5 +56,7 @@ class Stopwatch {
 // Subcommand registration, one per file.
 void register_inspect(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_infer(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace mcompress::cli

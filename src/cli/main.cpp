@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { mcompress::log::init(quiet ? -1 : verbose); });
   mcompress::cli::register_inspect(app);
   mcompress::cli::register_convert(app);
+  mcompress::cli::register_infer(app);
+  mcompress::cli::register_eval(app);
 
   try {
     app.parse(argc, argv);
