@@ -113,11 +113,29 @@ Dataset load_dataset(const fs::path& path, const std::vector<ir::ValueInfo>& inp
     for (auto& a : named)
       if (a.first == inputs[i].name) ds.arrays.push_back(std::move(a.second));
   }
+  // Arrays whose first axes disagree but whose ranks match their inputs are one whole batch, fed
+  // as is (state inputs such as an RNN's h and c put the batch on another axis).
+  bool counts_differ = false;
+  int64_t first_count = -1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& a = ds.arrays[i];
+    if (is_constant_input(inputs[i], a)) continue;
+    if (first_count >= 0 && a.shape()[0] != first_count) counts_differ = true;
+    first_count = a.shape()[0];
+  }
+  bool ranks_match = std::all_of(inputs.begin(), inputs.end(), [&](const ir::ValueInfo& v) {
+    size_t i = static_cast<size_t>(&v - inputs.data());
+    return v.type && v.type->shape && static_cast<int64_t>(v.type->shape->size()) == ds.arrays[i].rank();
+  });
+  if (counts_differ && ranks_match) {
+    ds.whole_batch = true;
+    ds.samples = 1;
+    return ds;
+  }
   ds.samples = -1;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& a = ds.arrays[i];
     if (is_constant_input(inputs[i], a)) continue;
-    if (a.rank() == 0) throw_bad_input("{}: array for input '{}' has no sample axis", where, inputs[i].name);
     if (ds.samples >= 0 && a.shape()[0] != ds.samples)
       throw_bad_input("{}: inputs have different sample counts ({} and {})", where, ds.samples, a.shape()[0]);
     ds.samples = a.shape()[0];
@@ -142,13 +160,13 @@ std::vector<Tensor> Dataset::batch(int64_t begin, int64_t count) const {
     DType want = inputs[i].type && inputs[i].type->is_tensor() && inputs[i].type->elem != DType::undefined
                      ? inputs[i].type->elem
                      : a.dtype();
-    if (is_constant_input(inputs[i], a)) {
+    if (whole_batch || is_constant_input(inputs[i], a)) {
       if (a.dtype() == want) {
         out.push_back(a);
         continue;
       }
     }
-    bool constant = is_constant_input(inputs[i], a);
+    bool constant = whole_batch || is_constant_input(inputs[i], a);
     Shape shape = a.shape();
     int64_t per_sample = 1;
     if (!constant) {

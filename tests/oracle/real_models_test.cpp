@@ -67,6 +67,8 @@ TEST_P(RealModels, ConvertVariantsRunIdenticallyInOnnxRuntime) {
   expect_convert_variants_identical(model(), inputs, dir);
 }
 
+TEST_P(RealModels, ExecutorAgreesWithOnnxRuntime) { expect_infer_agrees_with_ort(model(), GetParam().inputs); }
+
 TEST(RealModelWeights, FoundWhereverTheyLive) {
   // PaddleOCR keeps every weight in Constant nodes; moving them leaves no float Constant behind.
   fs::path dir = temp_dir("ocr");

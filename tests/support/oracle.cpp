@@ -2,12 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include "mcompress/data/arrays.h"
+#include "mcompress/report/fidelity.h"
 #include "support/paths.h"
 #include "support/process.h"
 
 namespace mcompress::test {
 
 namespace fs = std::filesystem;
+
+namespace {
+constexpr double kMinCosine = 0.99999;
+constexpr double kMaxAbsOfRange = 1e-3;
+}  // namespace
 
 fs::path make_inputs(const std::string& spec, const fs::path& dir, int seed) {
   fs::path out = dir / "inputs.npz";
@@ -39,6 +46,38 @@ void expect_proto_equal(const fs::path& a, const fs::path& b, bool constants_mov
   if (raw_encoding) argv.push_back("--raw-encoding");
   auto r = run(argv);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+void expect_infer_agrees_with_ort(const fs::path& model, const std::string& spec) {
+  ASSERT_TRUE(fs::exists(model)) << model;
+  fs::path dir = temp_dir("work");
+  fs::path inputs = make_inputs(spec, dir);
+  fs::path theirs = ort_outputs(model, inputs, dir / "ort.npz");
+  ASSERT_FALSE(theirs.empty());
+  auto r = run_mcompress({"infer", model.string(), "--data", inputs.string(), "-o", (dir / "ours.npz").string(),
+                          "--batch-size", "1000", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto expected = data::read_npz(theirs);
+  auto actual = data::read_npz(dir / "ours.npz");
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(expected[i].first);
+    EXPECT_EQ(actual[i].first, expected[i].first);
+    const Tensor& e = expected[i].second;
+    const Tensor& a = actual[i].second;
+    ASSERT_EQ(shape_string(a.shape()), shape_string(e.shape()));
+    ASSERT_EQ(dtype_name(a.dtype()), dtype_name(e.dtype()));
+    report::OutputFidelity f;
+    f.add(e, a);
+    double lo = 0, hi = 0;
+    for (int64_t k = 0; k < e.numel(); ++k) {
+      double v = element_as_double(e, k);
+      lo = k ? std::min(lo, v) : v;
+      hi = k ? std::max(hi, v) : v;
+    }
+    EXPECT_GE(f.cosine(), kMinCosine);
+    EXPECT_LE(f.max_abs(), kMaxAbsOfRange * std::max(hi - lo, 1e-12)) << "range " << hi - lo;
+  }
 }
 
 }  // namespace mcompress::test

@@ -22,4 +22,8 @@ void expect_ort_identical(const std::filesystem::path& reference, const std::fil
 void expect_proto_equal(const std::filesystem::path& a, const std::filesystem::path& b, bool constants_moved,
                         bool raw_encoding);
 
+// `mcompress infer` and ONNX Runtime on the same inputs (a tools/make_inputs.py spec): every
+// output has cosine >= 0.99999 and max abs error <= 1e-3 of ORT's output range.
+void expect_infer_agrees_with_ort(const std::filesystem::path& model, const std::string& inputs_spec);
+
 }  // namespace mcompress::test

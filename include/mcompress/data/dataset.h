@@ -26,7 +26,8 @@ struct Dataset {
   std::vector<Tensor> arrays;         // one per input; first axis = samples
   int64_t samples = 0;
   Preprocess preprocess;
-  std::string source;  // path, for messages
+  std::string source;        // path, for messages
+  bool whole_batch = false;  // the arrays are one batch, fed as they are
 
   // Samples [begin, begin + count) of every input, typed and shaped for the model.
   std::vector<Tensor> batch(int64_t begin, int64_t count) const;
@@ -35,7 +36,8 @@ struct Dataset {
 // .npy (one-input models), .npz (one array per input name, or one array), a folder of TensorProto
 // .pb files (matched by tensor name, else by order: input_0.pb, input_1.pb ...), or IDX (*-ubyte,
 // *.idx, optionally .gz). The first axis of every array counts samples, except for scalar model
-// inputs (e.g. a sample rate) and 0-d arrays, which are fed unchanged with every batch.
+// inputs (e.g. a sample rate) and 0-d arrays, which are fed unchanged with every batch. When the
+// first axes disagree but every array has its input's rank, the file is one batch, fed as is.
 Dataset load_dataset(const std::filesystem::path& path, const std::vector<ir::ValueInfo>& inputs,
                      const Preprocess& preprocess);
 
