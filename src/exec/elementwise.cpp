@@ -1,5 +1,7 @@
 // Element-wise ops: arithmetic with broadcasting, unary math and activations, comparisons and
 // logic, Cast, Where, Clip, variadic Max/Min/Mean/Sum.
+#include <unsupported/Eigen/SpecialFunctions>
+
 #include <cmath>
 
 #include "kernels.h"
@@ -192,6 +194,26 @@ void unary_numeric(OpContext& ctx, F f) {
   });
 }
 
+// float32 through Eigen's vectorized array functions (erf, exp, tanh, logistic); other types
+// through the scalar `fallback`.
+template <typename ArrayFn, typename ScalarFn>
+void unary_vectorized(OpContext& ctx, ArrayFn f, ScalarFn fallback) {
+  const Tensor& x = ctx.in(0);
+  if (x.dtype() != DType::f32) {
+    unary_float(ctx, fallback);
+    return;
+  }
+  Tensor out(DType::f32, x.shape());
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  ctx.pool().parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    Eigen::Map<const Eigen::ArrayXf> in(px + begin, end - begin);
+    Eigen::Map<Eigen::ArrayXf> result(po + begin, end - begin);
+    result = f(in);
+  });
+  ctx.out(0) = std::move(out);
+}
+
 void relu(OpContext& ctx) { unary_numeric(ctx, [](auto v) { return v > 0 ? v : decltype(v)(0); }); }
 void abs_op(OpContext& ctx) {
   unary_numeric(ctx, [](auto v) {
@@ -203,7 +225,9 @@ void neg(OpContext& ctx) { unary_numeric(ctx, [](auto v) { return -v; }); }
 void sign(OpContext& ctx) { unary_numeric(ctx, [](auto v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); }); }
 void identity(OpContext& ctx) { ctx.out(0) = ctx.in(0); }
 
-void exp_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::exp(v); }); }
+void exp_op(OpContext& ctx) {
+  unary_vectorized(ctx, [](const auto& a) { return a.exp(); }, [](auto v) { return std::exp(v); });
+}
 void log_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::log(v); }); }
 void sqrt_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::sqrt(v); }); }
 void reciprocal(OpContext& ctx) { unary_float(ctx, [](auto v) { return decltype(v)(1) / v; }); }
@@ -213,8 +237,12 @@ void round_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::nearby
 void sin_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::sin(v); }); }
 void cos_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::cos(v); }); }
 void tan_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::tan(v); }); }
-void tanh_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::tanh(v); }); }
-void erf_op(OpContext& ctx) { unary_float(ctx, [](auto v) { return std::erf(v); }); }
+void tanh_op(OpContext& ctx) {
+  unary_vectorized(ctx, [](const auto& a) { return a.tanh(); }, [](auto v) { return std::tanh(v); });
+}
+void erf_op(OpContext& ctx) {
+  unary_vectorized(ctx, [](const auto& a) { return a.erf(); }, [](auto v) { return std::erf(v); });
+}
 void sigmoid(OpContext& ctx) {
   unary_float(ctx, [](auto v) {
     using T = decltype(v);
