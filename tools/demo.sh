@@ -7,6 +7,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MC=$ROOT/build/mcompress
 OUT=${MCOMPRESS_DEMO_DIR:-$ROOT/build/demo}
 mkdir -p "$OUT"
+FASHION=/usr/share/datasets/fashion-mnist
+PREPROCESS="scale=0.00392156862745098,mean=0.2860,std=0.3530"
 
 for model in "$ROOT"/models/*.onnx; do
   name=$(basename "$model" .onnx)
@@ -24,5 +26,13 @@ for model in "$ROOT"/models/*.onnx; do
       echo "ONNX Runtime: $name.$variant.onnx outputs DIFFER from $name.onnx" >&2
       exit 1
     fi
-  done
+    # mcompress's own executor on the real Fashion-MNIST test set: accuracy of the original and the
+  # converted model, and how far apart they are.
+  "$MC" eval "$model" "$OUT/$name.converted.onnx" --data "$FASHION/t10k-images-idx3-ubyte.gz" \
+    --labels "$FASHION/t10k-labels-idx1-ubyte.gz" --preprocess "$PREPROCESS"
+done
+  # mcompress's own executor on the real Fashion-MNIST test set: accuracy of the original and the
+  # converted model, and how far apart they are.
+  "$MC" eval "$model" "$OUT/$name.converted.onnx" --data "$FASHION/t10k-images-idx3-ubyte.gz" \
+    --labels "$FASHION/t10k-labels-idx1-ubyte.gz" --preprocess "$PREPROCESS"
 done
