@@ -31,7 +31,7 @@ class Tensor {
   static Tensor from_values(DType dtype, Shape shape, std::span<const T> values) {
     Tensor t(dtype, std::move(shape));
     assert(static_cast<size_t>(t.numel()) == values.size() && sizeof(T) * 8 == static_cast<size_t>(dtype_info(dtype).bits));
-    std::memcpy(t.bytes_.data(), values.data(), values.size_bytes());
+    if (!values.empty()) std::memcpy(t.bytes_.data(), values.data(), values.size_bytes());
     return t;
   }
 
