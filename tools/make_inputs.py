@@ -8,7 +8,10 @@ SPEC is either a model name from tools/real_models.tsv (e.g. "silero_vad") or a 
     SPEC  := INPUT (';' INPUT)*
     INPUT := NAME ':' DTYPE ':' SHAPE [':' FILL]
     SHAPE := DIMS ['=' VALUE]          DIMS: comma-separated sizes, empty for a 0-d scalar
-    FILL  := randn | zeros | ones      (default randn)
+    FILL  := randn | zeros | ones | text   (default randn)
+
+"text" draws dark "text lines" on a light page (values -1 and 1) over the last two axes: a
+structured image for text detectors, whose output on noise is flat and ill-conditioned.
 
 NAME may itself contain ':' (e.g. "onnx::Flatten_0"); the fields are split from the right.
 DTYPE uses ONNX Runtime's names: float16 float32 float64 int8 uint8 int16 uint16 int32 uint32
@@ -47,7 +50,7 @@ DTYPES = {
     "uint64": np.uint64,
     "bool": np.bool_,
 }
-FILLS = ("randn", "zeros", "ones")
+FILLS = ("randn", "zeros", "ones", "text")
 TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "real_models.tsv")
 
 
@@ -130,6 +133,12 @@ def make_arrays(inputs, seed):
             a = np.zeros(shape, dtype=npt)
         elif spec["fill"] == "ones":
             a = np.ones(shape, dtype=npt)
+        elif spec["fill"] == "text":
+            if len(shape) < 2:
+                raise SystemExit("make_inputs: fill 'text' needs at least two axes")
+            y, x = np.mgrid[0:shape[-2], 0:shape[-1]]
+            ink = ((y // 24) % 3 == 0) & ((x // 9) % 4 != 0) & (y % 24 > 4) & (y % 24 < 20)
+            a = np.broadcast_to(np.where(ink, -1.0, 1.0), shape).astype(npt)
         elif dtype.startswith("float"):
             a = rng.standard_normal(shape).astype(npt)
         elif dtype == "bool":

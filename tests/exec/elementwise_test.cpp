@@ -49,7 +49,7 @@ TEST(Elementwise, ActivationsMatchTheirFormulas) {
   EXPECT_NEAR(sig[0], 1 / (1 + std::exp(3.f)), 1e-7);
   EXPECT_FLOAT_EQ(sig[2], 0.5f);
   auto erf = values_f32(run_op(make_node("Erf", 1, 1), {&x})[0]);
-  EXPECT_NEAR(erf[4], 0.99997791f, 1e-7);
+  EXPECT_NEAR(erf[4], 0.99997791f, 2.5e-7);  // vectorized erf: within 2 ulp
 }
 
 TEST(Elementwise, WhereAndCompare) {

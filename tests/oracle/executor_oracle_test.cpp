@@ -42,7 +42,16 @@ std::vector<Case> fashion_cases() {
 }
 
 class FashionAgainstOrt : public ::testing::TestWithParam<Case> {};
-TEST_P(FashionAgainstOrt, OutputsAgree) { expect_infer_agrees_with_ort(GetParam().model, GetParam().inputs); }
+// With its graph optimizations ORT fuses QDQ pairs into integer kernels that round differently
+// from the graph as written, so quantized models are compared with ORT running them as written.
+// Even then a 1-ulp float difference upstream can move a value by one quantization step: a looser
+// bar; their accuracy is checked against ORT's below (EvalOnOrtQuantized).
+const Agreement kQuantizedAgreement{0.9995, 0.05, "disabled"};
+
+TEST_P(FashionAgainstOrt, OutputsAgree) {
+  bool quantized = GetParam().model.parent_path().filename() == "ort-quantized";
+  expect_infer_agrees_with_ort(GetParam().model, GetParam().inputs, quantized ? kQuantizedAgreement : Agreement{});
+}
 INSTANTIATE_TEST_SUITE_P(Reference, FashionAgainstOrt, ::testing::ValuesIn(fashion_cases()),
                          [](const auto& info) { return info.param.name; });
 

@@ -11,10 +11,6 @@ namespace mcompress::test {
 
 namespace fs = std::filesystem;
 
-namespace {
-constexpr double kMinCosine = 0.99999;
-constexpr double kMaxAbsOfRange = 1e-3;
-}  // namespace
 
 fs::path make_inputs(const std::string& spec, const fs::path& dir, int seed) {
   fs::path out = dir / "inputs.npz";
@@ -24,8 +20,10 @@ fs::path make_inputs(const std::string& spec, const fs::path& dir, int seed) {
   return out;
 }
 
-fs::path ort_outputs(const fs::path& model, const fs::path& inputs, const fs::path& out_npz) {
-  auto r = run({"node", ort_run_script().string(), model.string(), inputs.string(), out_npz.string()});
+fs::path ort_outputs(const fs::path& model, const fs::path& inputs, const fs::path& out_npz,
+                     const std::string& optimization) {
+  auto r = run({"node", ort_run_script().string(), model.string(), inputs.string(), out_npz.string(), "--optimization",
+                optimization});
   EXPECT_EQ(r.exit_code, 0) << "ONNX Runtime refused " << model << ": " << r.err;
   return r.exit_code == 0 ? out_npz : fs::path();
 }
@@ -48,11 +46,11 @@ void expect_proto_equal(const fs::path& a, const fs::path& b, bool constants_mov
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
-void expect_infer_agrees_with_ort(const fs::path& model, const std::string& spec) {
+void expect_infer_agrees_with_ort(const fs::path& model, const std::string& spec, const Agreement& agreement) {
   ASSERT_TRUE(fs::exists(model)) << model;
   fs::path dir = temp_dir("work");
   fs::path inputs = make_inputs(spec, dir);
-  fs::path theirs = ort_outputs(model, inputs, dir / "ort.npz");
+  fs::path theirs = ort_outputs(model, inputs, dir / "ort.npz", agreement.ort_optimization);
   ASSERT_FALSE(theirs.empty());
   auto r = run_mcompress({"infer", model.string(), "--data", inputs.string(), "-o", (dir / "ours.npz").string(),
                           "--batch-size", "1000", "--threads", "2"});
@@ -69,14 +67,17 @@ void expect_infer_agrees_with_ort(const fs::path& model, const std::string& spec
     ASSERT_EQ(dtype_name(a.dtype()), dtype_name(e.dtype()));
     report::OutputFidelity f;
     f.add(e, a);
-    double lo = 0, hi = 0;
+    // The output's range; for a single value (or a constant output) its magnitude.
+    double lo = 0, hi = 0, magnitude = 0;
     for (int64_t k = 0; k < e.numel(); ++k) {
       double v = element_as_double(e, k);
       lo = k ? std::min(lo, v) : v;
       hi = k ? std::max(hi, v) : v;
+      magnitude = std::max(magnitude, std::abs(v));
     }
-    EXPECT_GE(f.cosine(), kMinCosine);
-    EXPECT_LE(f.max_abs(), kMaxAbsOfRange * std::max(hi - lo, 1e-12)) << "range " << hi - lo;
+    double range = hi - lo > 0 ? hi - lo : magnitude;
+    EXPECT_GE(f.cosine(), agreement.min_cosine);
+    EXPECT_LE(f.max_abs(), agreement.max_abs_of_range * std::max(range, 1e-12)) << "range " << range;
   }
 }
 

@@ -11,7 +11,7 @@ std::filesystem::path make_inputs(const std::string& spec, const std::filesystem
 // Runs MODEL in ONNX Runtime (tools/oracle/ort_run.js) on INPUTS; returns the outputs' .npz path.
 // Fails the current test (and returns an empty path) when ORT refuses the model.
 std::filesystem::path ort_outputs(const std::filesystem::path& model, const std::filesystem::path& inputs,
-                                  const std::filesystem::path& out_npz);
+                                  const std::filesystem::path& out_npz, const std::string& optimization = "all");
 
 // ORT outputs of both models are bit-identical (the npz writer is deterministic, so equal bytes
 // mean equal tensors, names and order).
@@ -22,8 +22,16 @@ void expect_ort_identical(const std::filesystem::path& reference, const std::fil
 void expect_proto_equal(const std::filesystem::path& a, const std::filesystem::path& b, bool constants_moved,
                         bool raw_encoding);
 
+// How close `mcompress infer` must come to ONNX Runtime: the bar for float models.
+struct Agreement {
+  double min_cosine = 0.99999;
+  double max_abs_of_range = 1e-3;
+  std::string ort_optimization = "all";  // ORT's graph optimization level for the reference run
+};
+
 // `mcompress infer` and ONNX Runtime on the same inputs (a tools/make_inputs.py spec): every
-// output has cosine >= 0.99999 and max abs error <= 1e-3 of ORT's output range.
-void expect_infer_agrees_with_ort(const std::filesystem::path& model, const std::string& inputs_spec);
+// output within `agreement`.
+void expect_infer_agrees_with_ort(const std::filesystem::path& model, const std::string& inputs_spec,
+                                  const Agreement& agreement = {});
 
 }  // namespace mcompress::test
