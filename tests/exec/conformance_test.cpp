@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "mcompress/exec/executor.h"
 #include "mcompress/exec/op.h"
@@ -73,9 +74,32 @@ void expect_close(const Tensor& expected, const Tensor& actual, const std::strin
   }
 }
 
+// Node tests whose expected outputs mcompress does not reproduce, and why. Each is skipped with
+// its reason (and counted as a failure in the issue notes' pass rate).
+const std::map<std::string, std::string> kKnownFailures = {
+    {"test_batchnorm_epsilon_training_mode", "BatchNormalization training mode is not supported"},
+    {"test_batchnorm_example_training_mode", "BatchNormalization training mode is not supported"},
+    {"test_training_dropout", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"test_training_dropout_default", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"test_training_dropout_default_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"test_training_dropout_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"test_cast_FLOAT_to_BFLOAT16", "ONNX 1.12 expects truncation; we round to nearest even (current spec, ORT)"},
+    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "ONNX 1.12 expects truncation; we round to nearest even"},
+    {"test_castlike_BFLOAT16_to_FLOAT_expanded", "test data feeds a [1] tensor to a rank-2 input"},
+    {"test_cast_FLOAT_to_STRING", "Cast to and from string is not supported"},
+    {"test_cast_STRING_to_FLOAT", "Cast to and from string is not supported"},
+    {"test_castlike_FLOAT_to_STRING_expanded", "Cast to and from string is not supported"},
+    {"test_castlike_STRING_to_FLOAT_expanded", "Cast to and from string is not supported"},
+    {"test_resize_downsample_scales_cubic_align_corners",
+     "ONNX 1.12 uses a fractional output length in align_corners; we match ONNX Runtime 1.30"},
+    {"test_resize_downsample_scales_linear_align_corners",
+     "ONNX 1.12 uses a fractional output length in align_corners; we match ONNX Runtime 1.30"},
+};
+
 class NodeTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(NodeTest, MatchesExpectedOutputs) {
+  if (auto it = kKnownFailures.find(GetParam()); it != kKnownFailures.end()) GTEST_SKIP() << "known: " << it->second;
   fs::path dir = node_tests_dir() / GetParam();
   ir::Model model = onnxio::load_model(dir / "model.onnx");
   if (auto op = missing_op(model.graph); !op.empty()) GTEST_SKIP() << "op " << op << " not implemented";
