@@ -160,10 +160,10 @@ template <typename F>
 void unary_float(OpContext& ctx, F f) {
   const Tensor& x = ctx.in(0);
   if (x.dtype() == DType::f32) {
-    Tensor out(DType::f32, x.shape());
-    const float* px = x.data<float>();
+    Tensor out = ctx.take_input(0);  // in place: the input's storage when nothing else reads it
+    const float* px = out.data<float>();
     float* po = out.data<float>();
-    ctx.pool().parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    ctx.pool().parallel_for(out.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(px[i]);
     });
     ctx.out(0) = std::move(out);
@@ -181,13 +181,13 @@ void unary_float(OpContext& ctx, F f) {
 // Unary ops that are also defined on integers (Abs, Neg, Sign, Relu...).
 template <typename F>
 void unary_numeric(OpContext& ctx, F f) {
-  const Tensor& x = ctx.in(0);
-  dispatch_numeric(ctx, x.dtype(), [&](auto tag) {
+  DType dtype = ctx.in(0).dtype();
+  dispatch_numeric(ctx, dtype, [&](auto tag) {
     using T = decltype(tag);
-    Tensor out(x.dtype(), x.shape());
-    const T* px = x.data<T>();
+    Tensor out = ctx.take_input(0);  // in place when nothing else reads the input
+    const T* px = out.data<T>();
     T* po = out.data<T>();
-    ctx.pool().parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    ctx.pool().parallel_for(out.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = static_cast<T>(f(px[i]));
     });
     ctx.out(0) = std::move(out);
@@ -203,10 +203,10 @@ void unary_vectorized(OpContext& ctx, ArrayFn f, ScalarFn fallback) {
     unary_float(ctx, fallback);
     return;
   }
-  Tensor out(DType::f32, x.shape());
-  const float* px = x.data<float>();
+  Tensor out = ctx.take_input(0);  // in place when nothing else reads the input
+  const float* px = out.data<float>();
   float* po = out.data<float>();
-  ctx.pool().parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+  ctx.pool().parallel_for(out.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
     Eigen::Map<const Eigen::ArrayXf> in(px + begin, end - begin);
     Eigen::Map<Eigen::ArrayXf> result(po + begin, end - begin);
     result = f(in);
@@ -223,7 +223,7 @@ void abs_op(OpContext& ctx) {
 }
 void neg(OpContext& ctx) { unary_numeric(ctx, [](auto v) { return -v; }); }
 void sign(OpContext& ctx) { unary_numeric(ctx, [](auto v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); }); }
-void identity(OpContext& ctx) { ctx.out(0) = ctx.in(0); }
+void identity(OpContext& ctx) { ctx.out(0) = ctx.take_input(0); }
 
 void exp_op(OpContext& ctx) {
   unary_vectorized(ctx, [](const auto& a) { return a.exp(); }, [](auto v) { return std::exp(v); });

@@ -184,8 +184,17 @@ struct Executor::Impl {
         if (!t) throw_bad_input("node {}: input '{}' has no value (a graph input not fed?)", n.label(), name);
         inputs.push_back(t);
       }
+      // Inputs this node reads last (computed here, read once by it) can be taken over.
+      std::vector<Tensor*> dying(n.inputs.size(), nullptr);
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const std::string& name = n.inputs[i];
+        if (name.empty() || std::count(n.inputs.begin(), n.inputs.end(), name) != 1) continue;
+        auto left = remaining.find(name);
+        auto owned = scope.owned.find(name);
+        if (left != remaining.end() && left->second == 1 && owned != scope.owned.end()) dying[i] = &owned->second;
+      }
       std::vector<Tensor> outputs(n.outputs.size());
-      OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner);
+      OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner, std::move(dying));
       step.op->forward(ctx);
       for (size_t i = 0; i < n.outputs.size(); ++i) {
         if (n.outputs[i].empty()) continue;

@@ -14,6 +14,16 @@ const Tensor& OpContext::in(size_t i) const {
   return *t;
 }
 
+Tensor OpContext::take_input(size_t i) {
+  if (i < dying_.size() && dying_[i]) {
+    Tensor t = std::move(*dying_[i]);
+    dying_[i] = nullptr;
+    inputs_[i] = nullptr;
+    return t;
+  }
+  return in(i);
+}
+
 float OpContext::attr_float(std::string_view name, float fallback) const {
   const ir::Attribute* a = node_.attr(name);
   return a && a->type == ir::AttrType::f ? a->f : fallback;

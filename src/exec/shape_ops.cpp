@@ -60,10 +60,12 @@ int64_t axis_in(const OpContext& ctx, int64_t axis, int64_t rank) {
   return normalize_axis(ctx, axis, rank);
 }
 
-// The same elements under another shape: strings and packed 4-bit types too.
-Tensor with_shape(const Tensor& x, Shape shape) {
-  if (x.dtype() == DType::string) return Tensor::from_strings(std::move(shape), x.strings());
-  return Tensor::from_bytes(x.dtype(), std::move(shape), x.storage());
+// Input 0's elements under another shape (strings and packed 4-bit types too); no copy when the
+// executor hands the input over.
+Tensor with_shape(OpContext& ctx, Shape shape) {
+  Tensor t = ctx.take_input(0);
+  t.reshape(std::move(shape));
+  return t;
 }
 
 template <int W>
@@ -275,7 +277,7 @@ void reshape(OpContext& ctx) {
   } else if (known != x.numel()) {
     ctx.fail("cannot reshape " + shape_string(x.shape()) + " into " + shape_string(shape));
   }
-  ctx.out(0) = with_shape(x, std::move(shape));
+  ctx.out(0) = with_shape(ctx, std::move(shape));
 }
 
 void flatten(OpContext& ctx) {
@@ -286,7 +288,7 @@ void flatten(OpContext& ctx) {
   if (axis < 0) axis += rank;
   int64_t rows = product(x.shape(), 0, static_cast<size_t>(axis));
   int64_t cols = product(x.shape(), static_cast<size_t>(axis), x.shape().size());
-  ctx.out(0) = with_shape(x, {rows, cols});
+  ctx.out(0) = with_shape(ctx, {rows, cols});
 }
 
 void squeeze(OpContext& ctx) {
@@ -306,7 +308,7 @@ void squeeze(OpContext& ctx) {
   Shape shape;
   for (int64_t d = 0; d < rank; ++d)
     if (!drop[static_cast<size_t>(d)]) shape.push_back(x.shape()[static_cast<size_t>(d)]);
-  ctx.out(0) = with_shape(x, std::move(shape));
+  ctx.out(0) = with_shape(ctx, std::move(shape));
 }
 
 void unsqueeze(OpContext& ctx) {
@@ -323,7 +325,7 @@ void unsqueeze(OpContext& ctx) {
   Shape shape;
   size_t next = 0;
   for (int64_t d = 0; d < rank; ++d) shape.push_back(inserted[static_cast<size_t>(d)] ? 1 : x.shape()[next++]);
-  ctx.out(0) = with_shape(x, std::move(shape));
+  ctx.out(0) = with_shape(ctx, std::move(shape));
 }
 
 // ---- Transpose, Concat, Split --------------------------------------------------------------

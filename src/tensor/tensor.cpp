@@ -20,7 +20,10 @@ int64_t checked_numel(const Shape& shape, std::string_view what) {
 
 std::string shape_string(const Shape& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += 'x';
+    s += std::to_string(shape[i]);
+  }
   return s + "]";
 }
 
@@ -58,6 +61,13 @@ Tensor Tensor::from_strings(Shape shape, std::vector<std::string> strings) {
                     strings.size());
   t.strings_ = std::move(strings);
   return t;
+}
+
+void Tensor::reshape(Shape shape) {
+  int64_t n = checked_numel(shape, "reshape");
+  if (n != numel_)
+    throw_bad_input("cannot reshape {} elements to {}", numel_, shape_string(shape));
+  shape_ = std::move(shape);
 }
 
 int8_t get_int4(const Tensor& t, int64_t i) {

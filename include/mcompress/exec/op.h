@@ -20,9 +20,17 @@ using SubgraphRunner = std::function<std::vector<Tensor>(const ir::Graph&, std::
 
 class OpContext {
  public:
+  // `dying[i]`, when set, is input i's storage that nothing reads after this node: a kernel may
+  // take it over (take_input) instead of allocating its output.
   OpContext(const ir::Node& node, int64_t opset, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
-            ThreadPool& pool, const SubgraphRunner& subgraphs)
-      : node_(node), opset_(opset), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), subgraphs_(subgraphs) {}
+            ThreadPool& pool, const SubgraphRunner& subgraphs, std::vector<Tensor*> dying = {})
+      : node_(node),
+        opset_(opset),
+        inputs_(std::move(inputs)),
+        outputs_(outputs),
+        pool_(pool),
+        subgraphs_(subgraphs),
+        dying_(std::move(dying)) {}
 
   const ir::Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
@@ -35,6 +43,9 @@ class OpContext {
   const Tensor* input(size_t i) const { return i < inputs_.size() ? inputs_[i] : nullptr; }
   // A required input; throws a bad-input error naming the node when it is missing.
   const Tensor& in(size_t i) const;
+  // Input i as a tensor of the kernel's own: moved out of the executor when this node is its last
+  // reader, copied otherwise. For outputs that are the input's elements, updated in place.
+  Tensor take_input(size_t i);
   bool has_output(size_t i) const { return i < outputs_.size() && !node_.outputs[i].empty(); }
   Tensor& out(size_t i) { return outputs_[i]; }
 
@@ -58,6 +69,7 @@ class OpContext {
   std::vector<Tensor>& outputs_;
   ThreadPool& pool_;
   const SubgraphRunner& subgraphs_;
+  std::vector<Tensor*> dying_;
 };
 
 using ForwardFn = void (*)(OpContext&);

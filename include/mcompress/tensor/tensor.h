@@ -43,6 +43,9 @@ class Tensor {
   int64_t nbytes() const { return static_cast<int64_t>(bytes_.size()); }
   bool empty() const { return dtype_ == DType::undefined; }
 
+  // Same elements, another shape (element counts must match).
+  void reshape(Shape shape);
+
   std::string& storage() { return bytes_; }
   const std::string& storage() const { return bytes_; }
   std::vector<std::string>& strings() { return strings_; }
