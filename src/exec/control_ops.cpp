@@ -15,18 +15,6 @@ const ir::Graph& graph_attr(const OpContext& ctx, const char* name) {
   return *a->g;
 }
 
-int64_t element_width(const OpContext& ctx, DType dtype) {
-  int bits = dtype_info(dtype).bits;
-  if (bits == 0 || bits % 8 != 0)
-    ctx.unsupported("data type " + std::string(dtype_name(dtype)) + " is not supported in scan outputs");
-  return bits / 8;
-}
-
-int64_t product(const Shape& s, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end && i < s.size(); ++i) p *= s[i];
-  return p;
-}
 
 bool first_truthy(const OpContext& ctx, const Tensor& t, const char* what) {
   if (t.numel() < 1) ctx.fail(std::string(what) + " is empty");

@@ -27,6 +27,13 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out);
 // Axis in [-rank, rank) → [0, rank); fails naming the node otherwise.
 int64_t normalize_axis(const OpContext& ctx, int64_t axis, int64_t rank);
 
+// Bytes per element for kernels that move elements bytewise; strings and packed 4-bit types
+// cannot be, and are refused as unsupported naming the node.
+int64_t element_width(const OpContext& ctx, DType dtype);
+
+// Product of dims [begin, end) of a shape (1 for an empty range).
+int64_t product(const Shape& s, size_t begin, size_t end);
+
 // Integer contents of an int32/int64 tensor (shapes, axes, indices).
 std::vector<int64_t> to_int64s(const OpContext& ctx, const Tensor& t);
 // Float contents of any float/int tensor, converted.

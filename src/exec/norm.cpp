@@ -17,12 +17,6 @@ int64_t row_grain(int64_t row_length) {
   return std::max<int64_t>(1, static_cast<int64_t>(kRowGrainWork / std::max<double>(row_length, 1)));
 }
 
-int64_t product(const Shape& s, size_t from, size_t to) {
-  int64_t p = 1;
-  for (size_t i = from; i < to; ++i) p *= s[i];
-  return p;
-}
-
 void require_f32(const OpContext& ctx, const Tensor& t, const char* what) {
   if (t.dtype() != DType::f32)
     ctx.unsupported(std::string(what) + " of type " + std::string(dtype_name(t.dtype())) + " (float32 only)");

@@ -109,6 +109,19 @@ int64_t normalize_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
+int64_t element_width(const OpContext& ctx, DType dtype) {
+  int bits = dtype_info(dtype).bits;
+  if (bits == 0 || bits % 8 != 0)
+    ctx.unsupported("data type " + std::string(dtype_name(dtype)) + " is not supported here");
+  return bits / 8;
+}
+
+int64_t product(const Shape& s, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end && i < s.size(); ++i) p *= s[i];
+  return p;
+}
+
 std::vector<int64_t> to_int64s(const OpContext& ctx, const Tensor& t) {
   std::vector<int64_t> out(static_cast<size_t>(t.numel()));
   if (t.dtype() == DType::i64) {

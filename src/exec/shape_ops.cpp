@@ -18,19 +18,6 @@ namespace {
 
 // ---- byte-level helpers ------------------------------------------------------------------
 
-// Bytes per element; strings and packed 4-bit types cannot be moved bytewise.
-int64_t element_width(const OpContext& ctx, DType dtype) {
-  int bits = dtype_info(dtype).bits;
-  if (bits == 0 || bits % 8 != 0)
-    ctx.unsupported("data type " + std::string(dtype_name(dtype)) + " is not supported here");
-  return bits / 8;
-}
-
-int64_t product(const Shape& s, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end && i < s.size(); ++i) p *= s[i];
-  return p;
-}
 
 Shape row_major_strides(const Shape& s) {
   Shape strides(s.size(), 1);
