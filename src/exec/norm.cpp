@@ -75,15 +75,11 @@ struct RowStats {
 };
 
 RowStats row_stats(const float* x, int64_t n, double epsilon) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += x[i];
-  double mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
-  double sq = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double d = x[i] - mean;
-    sq += d * d;
-  }
-  double var = n > 0 ? sq / static_cast<double>(n) : 0.0;
+  if (n == 0) return {0.0, 1.0 / std::sqrt(epsilon)};
+  // Eigen's vectorized reductions: several partial sums in double, combined in a fixed order.
+  auto row = Eigen::Map<const Eigen::ArrayXf>(x, n).cast<double>();
+  double mean = row.sum() / static_cast<double>(n);
+  double var = (row - mean).square().sum() / static_cast<double>(n);
   return {mean, 1.0 / std::sqrt(var + epsilon)};
 }
 
