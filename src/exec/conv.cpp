@@ -260,6 +260,7 @@ void conv(OpContext& ctx) {
   const float* pw = w.data<float>();
   const float* pb = bias ? bias->data<float>() : nullptr;
   float* py = out.data<float>();
+  bool relu = ctx.fused_relu();
   if (out.numel() == 0) {
     ctx.out(0) = std::move(out);
     return;
@@ -281,6 +282,8 @@ void conv(OpContext& ctx) {
         for (int64_t kd = 0, t = 0; kd < g.kernel.d; ++kd)
           for (int64_t kh = 0; kh < g.kernel.h; ++kh)
             for (int64_t kw = 0; kw < g.kernel.w; ++kw, ++t) accumulate_tap(xc, wc[t], g, kd, kh, kw, y);
+        if (relu)
+          for (int64_t p = 0; p < out_pixels; ++p) y[p] = std::max(y[p], 0.f);
       }
     });
     ctx.out(0) = std::move(out);
@@ -317,6 +320,9 @@ void conv(OpContext& ctx) {
       }
       gemm_f32(out_per_group, p1 - p0, depth, 1.f, {pw + gi * out_per_group * depth, depth, false}, patches, y,
                out_pixels, pb != nullptr);
+      if (relu)
+        for (int64_t oc = 0; oc < out_per_group; ++oc)
+          for (float* v = y + oc * out_pixels; v < y + oc * out_pixels + (p1 - p0); ++v) *v = std::max(*v, 0.f);
     }
   });
   ctx.out(0) = std::move(out);

@@ -53,7 +53,13 @@ struct Step {
   const OpDef* op;
   int64_t opset;
   std::vector<std::string> reads;  // inputs and subgraph outer reads, for freeing
+  // Conv whose only reader is a Relu: without observers the Conv applies the Relu itself and
+  // writes the Relu's output; the Relu step is then skipped.
+  const ir::Node* fused_relu = nullptr;
+  bool fused_away = false;
 };
+
+bool is_op(const ir::Node& n, std::string_view op_type) { return n.op_type == op_type && n.is_default_domain(); }
 
 struct Plan {
   std::vector<Step> steps;
@@ -155,6 +161,25 @@ struct Executor::Impl {
         for (const auto& sub : a.graphs) prepare(sub);
       }
     }
+    fuse_conv_relu(plan);
+  }
+
+  static void fuse_conv_relu(Plan& plan) {
+    std::unordered_map<std::string, size_t> step_of_output;
+    for (size_t i = 0; i < plan.steps.size(); ++i)
+      for (const auto& o : plan.steps[i].node->outputs) step_of_output[o] = i;
+    for (Step& relu : plan.steps) {
+      const ir::Node& r = *relu.node;
+      if (!is_op(r, "Relu") || r.inputs.size() != 1 || r.outputs.size() != 1) continue;
+      auto it = step_of_output.find(r.inputs[0]);
+      if (it == step_of_output.end()) continue;
+      Step& conv = plan.steps[it->second];
+      const ir::Node& c = *conv.node;
+      bool only_reader = plan.uses[r.inputs[0]] == 1;
+      if (!is_op(c, "Conv") || c.outputs.size() != 1 || !only_reader || conv.fused_relu) continue;
+      conv.fused_relu = &r;
+      relu.fused_away = true;
+    }
   }
 
   std::vector<Tensor> run_graph(const ir::Graph& g, Scope& scope, ThreadPool& pool, Observer* observer) {
@@ -171,7 +196,9 @@ struct Executor::Impl {
         if (inputs[i]) inner.borrowed[sub.inputs[i].name] = inputs[i];
       return run_graph(sub, inner, pool, nullptr);
     };
+    bool fuse = observer == nullptr;
     for (const Step& step : plan.steps) {
+      if (fuse && step.fused_away) continue;
       const ir::Node& n = *step.node;
       std::vector<const Tensor*> inputs;
       inputs.reserve(n.inputs.size());
@@ -195,12 +222,15 @@ struct Executor::Impl {
       }
       std::vector<Tensor> outputs(n.outputs.size());
       OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner, std::move(dying));
+      bool fused = fuse && step.fused_relu;
+      ctx.set_fused_relu(fused);
       step.op->forward(ctx);
       for (size_t i = 0; i < n.outputs.size(); ++i) {
         if (n.outputs[i].empty()) continue;
         if (outputs[i].empty() && n.op_type != "Optional")
           throw Error(ExitCode::internal, "node " + n.label() + " produced no value for output '" + n.outputs[i] + "'");
-        auto& slot = scope.owned[n.outputs[i]] = std::move(outputs[i]);
+        const std::string& name = fused ? step.fused_relu->outputs[0] : n.outputs[i];
+        auto& slot = scope.owned[name] = std::move(outputs[i]);
         if (observer) observer->on_value(n.outputs[i], slot, n);
       }
       for (const auto& name : step.reads) {

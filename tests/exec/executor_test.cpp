@@ -77,6 +77,19 @@ TEST(Executor, ObserversSeeEveryComputedValueInOrder) {
   EXPECT_EQ(rec.elements, 2 * (2 * 32 * 784 + 2 * 64 * 784 + 2 * 64 * 196 + 2 * 128 + 10));
 }
 
+TEST(Executor, ConvReluFusionChangesNothing) {
+  // Without observers the CNN's Conv→Relu pairs run fused; an observer needs every value, so
+  // with one they run apart. Relu is exact: both give the same bytes.
+  Tensor x = fashion_batch(8);
+  ir::Model model = bundled("fashion_cnn.onnx");
+  exec::Executor ex(model, {2});
+  Tensor fused = ex.run({{"input", &x}}).at("logits");
+  Recorder rec;
+  Tensor apart = ex.run({{"input", &x}}, &rec).at("logits");
+  EXPECT_TRUE(fused == apart);
+  EXPECT_EQ(std::count(rec.ops.begin(), rec.ops.end(), "Relu"), 3);
+}
+
 TEST(Executor, RefusesUnknownOpsNamingThem) {
   ir::Model model = bundled("fashion_cnn.onnx");
   model.graph.nodes[1].op_type = "FancyRelu";

@@ -58,6 +58,10 @@ class OpContext {
   }
   bool has_attr(std::string_view name) const { return node_.attr(name) != nullptr; }
 
+  // Set by the executor on a Conv whose output only a Relu reads: the kernel applies max(0, y).
+  bool fused_relu() const { return fused_relu_; }
+  void set_fused_relu(bool on) { fused_relu_ = on; }
+
   // Bad-input error that names the node: "node 'conv1' (Conv): ...".
   [[noreturn]] void fail(const std::string& message) const;
   [[noreturn]] void unsupported(const std::string& message) const;
@@ -70,6 +74,7 @@ class OpContext {
   ThreadPool& pool_;
   const SubgraphRunner& subgraphs_;
   std::vector<Tensor*> dying_;
+  bool fused_relu_ = false;
 };
 
 using ForwardFn = void (*)(OpContext&);
