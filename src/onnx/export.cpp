@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "external_data.h"
+#include "mcompress/ir/weights.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/support/error.h"
 #include "mcompress/support/log.h"
@@ -164,27 +165,21 @@ struct Exporter {
   }
 };
 
-int64_t stored_tensor_bytes(const ir::Graph& g) {
-  int64_t total = 0;
-  for (const auto& t : g.initializers) total += t.tensor.nbytes();
-  for (const auto& s : g.sparse_initializers) total += s.values.tensor.nbytes() + s.indices.tensor.nbytes();
-  for (const auto& n : g.nodes)
-    for (const auto& a : n.attributes) total += a.t.tensor.nbytes();
-  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) {
-    for (const auto& t : sub.initializers) total += t.tensor.nbytes();
-  });
-  return total;
-}
+// What the weights view says about a model about to be written: all stored tensor bytes
+// (against protobuf's limit), and whether Constant nodes hold tensors that external data would
+// take if they were initializers.
+struct WeightSummary {
+  int64_t stored_bytes = 0;
+  bool large_constants = false;
+};
 
-bool model_has_constant_weights(const ir::Graph& g) {
-  bool found = false;
-  auto check = [&](const ir::Graph& graph) {
-    for (const auto& n : graph.nodes)
-      if (n.op_type == "Constant" && n.attr("value") && n.attr("value")->t.tensor.nbytes() >= 1024) found = true;
-  };
-  check(g);
-  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) { check(sub); });
-  return found;
+WeightSummary summarize_weights(ir::Graph& g, int64_t external_threshold) {
+  WeightSummary summary;
+  for (const ir::WeightRef& w : ir::collect_weights(g)) {
+    summary.stored_bytes += w.stored_bytes();
+    if (w.kind == ir::WeightKind::constant_node && w.stored_bytes() >= external_threshold) summary.large_constants = true;
+  }
+  return summary;
 }
 
 }  // namespace
@@ -217,7 +212,9 @@ void model_to_proto(ir::Model& m, onnx::ModelProto& p, DataMode mode, ExternalWr
 SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions& options) {
   SaveResult result;
   result.external = options.external_data;
-  if (!result.external && stored_tensor_bytes(model.graph) > options.force_external_bytes) {
+  // Read before model_to_proto moves the bytes out.
+  WeightSummary weights = summarize_weights(model.graph, options.external_threshold_bytes);
+  if (!result.external && weights.stored_bytes > options.force_external_bytes) {
     log::info("{}: weights exceed protobuf's 2 GiB limit; writing them as external data", path.string());
     result.external = true;
   }
@@ -227,7 +224,6 @@ SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions
     result.data_path += ".data";
     external.emplace(result.data_path, options.external_threshold_bytes);
   }
-  bool constant_weights = external && model_has_constant_weights(model.graph);  // before the bytes move out
   onnx::ModelProto proto;
   model_to_proto(model, proto, DataMode::move, external ? &*external : nullptr);
 
@@ -249,7 +245,7 @@ SaveResult save_model(ir::Model&& model, const fs::path& path, const SaveOptions
     if (result.data_bytes == 0) {
       log::warn("{}: no initializer reaches {} bytes, so no external data file was written{}", path.string(),
                 options.external_threshold_bytes,
-                constant_weights ? " (weights sit in Constant nodes: add --constants-to-initializers)" : "");
+                weights.large_constants ? " (weights sit in Constant nodes: add --constants-to-initializers)" : "");
       result.external = false;
       result.data_path.clear();
     }
