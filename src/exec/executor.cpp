@@ -15,13 +15,17 @@ namespace {
 // enclosing graphs'.
 struct Scope {
   const Scope* parent = nullptr;
-  std::unordered_map<std::string, const Tensor*> borrowed;  // weights, feeds, subgraph inputs
-  std::unordered_map<std::string, Tensor> owned;            // computed values
+  std::unordered_map<std::string, const Tensor*> borrowed;         // feeds, subgraph inputs
+  std::unordered_map<std::string, Tensor> owned;                   // computed values
+  const std::unordered_map<std::string, const Tensor*>* weights = nullptr;  // the graph's plan's
 
+  // Feeds come before weights, so a feed overrides an initializer-backed input.
   const Tensor* find(const std::string& name) const {
     for (const Scope* s = this; s; s = s->parent) {
       if (auto it = s->owned.find(name); it != s->owned.end()) return &it->second;
       if (auto it = s->borrowed.find(name); it != s->borrowed.end()) return it->second;
+      if (!s->weights) continue;
+      if (auto it = s->weights->find(name); it != s->weights->end()) return it->second;
     }
     return nullptr;
   }
@@ -184,8 +188,7 @@ struct Executor::Impl {
 
   std::vector<Tensor> run_graph(const ir::Graph& g, Scope& scope, ThreadPool& pool, Observer* observer) {
     Plan& plan = plans.at(&g);
-    for (const auto& [name, t] : plan.weights)
-      if (!scope.borrowed.count(name)) scope.borrowed[name] = t;
+    scope.weights = &plan.weights;
     std::unordered_map<std::string, int> remaining = plan.uses;
     SubgraphRunner runner = [&](const ir::Graph& sub, std::vector<const Tensor*> inputs) {
       Scope inner;
@@ -244,8 +247,12 @@ struct Executor::Impl {
     std::vector<Tensor> results;
     results.reserve(g.outputs.size());
     for (const auto& o : g.outputs) {
-      if (auto it = scope.owned.find(o.name); it != scope.owned.end()) {
-        results.push_back(it->second);
+      // The scope ends here: computed outputs move out, unless the graph lists the name twice.
+      auto it = scope.owned.find(o.name);
+      bool listed_once = std::count_if(g.outputs.begin(), g.outputs.end(),
+                                       [&](const ir::ValueInfo& v) { return v.name == o.name; }) == 1;
+      if (it != scope.owned.end() && listed_once) {
+        results.push_back(std::move(it->second));
         continue;
       }
       const Tensor* t = scope.find(o.name);
