@@ -25,7 +25,6 @@ void add_data_options(CLI::App& cmd, DataOptions& options) {
 
 int64_t model_bytes(const fs::path& path) {
   int64_t total = file_bytes(path);
-  // Data files beside the model that it names (OUT.data written by --external-data).
   fs::path data = path;
   data += ".data";
   if (fs::exists(data)) total += file_bytes(data);

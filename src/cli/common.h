@@ -30,7 +30,7 @@ struct DataOptions {
 
 void add_report_options(CLI::App& cmd, ReportOptions& options);
 void add_data_options(CLI::App& cmd, DataOptions& options);
-// Bytes of a model file plus the external data files its tensors point at.
+// Bytes of a model file plus OUT.data beside it (the file --external-data writes).
 int64_t model_bytes(const std::filesystem::path& path);
 void add_output_options(CLI::App& cmd, OutputOptions& options);
 

@@ -160,13 +160,11 @@ std::vector<Tensor> Dataset::batch(int64_t begin, int64_t count) const {
     DType want = inputs[i].type && inputs[i].type->is_tensor() && inputs[i].type->elem != DType::undefined
                      ? inputs[i].type->elem
                      : a.dtype();
-    if (whole_batch || is_constant_input(inputs[i], a)) {
-      if (a.dtype() == want) {
-        out.push_back(a);
-        continue;
-      }
-    }
     bool constant = whole_batch || is_constant_input(inputs[i], a);
+    if (constant && a.dtype() == want) {
+      out.push_back(a);
+      continue;
+    }
     Shape shape = a.shape();
     int64_t per_sample = 1;
     if (!constant) {
