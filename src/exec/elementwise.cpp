@@ -443,8 +443,22 @@ void variadic(OpContext& ctx, F f, bool mean) {
   });
 }
 
-void max_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a > b || std::isnan(double(b)) ? (std::isnan(double(a)) ? a : (a > b ? a : b)) : b; }, false); }
-void min_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a < b || std::isnan(double(b)) ? (std::isnan(double(a)) ? a : (a < b ? a : b)) : b; }, false); }
+// NaN propagates, as numpy.maximum / numpy.minimum (ONNX's reference) do.
+template <typename T>
+T nan_max(T a, T b) {
+  if (std::isnan(static_cast<double>(a))) return a;
+  if (std::isnan(static_cast<double>(b))) return b;
+  return a > b ? a : b;
+}
+template <typename T>
+T nan_min(T a, T b) {
+  if (std::isnan(static_cast<double>(a))) return a;
+  if (std::isnan(static_cast<double>(b))) return b;
+  return a < b ? a : b;
+}
+
+void max_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return nan_max(a, b); }, false); }
+void min_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return nan_min(a, b); }, false); }
 void sum_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a + b; }, false); }
 void mean_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a + b; }, true); }
 

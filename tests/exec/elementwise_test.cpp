@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "mcompress/support/error.h"
 #include "support/op_runner.h"
@@ -92,6 +93,19 @@ TEST(Elementwise, VariadicMaxAndMean) {
   Tensor c = floats({1}, {2});
   EXPECT_EQ(values_f32(run_op(make_node("Max", 3, 1), {&a, &b, &c})[0]), (std::vector<float>{3, 4}));
   EXPECT_EQ(values_f32(run_op(make_node("Mean", 3, 1), {&a, &b, &c})[0]), (std::vector<float>{2, 8.f / 3}));
+}
+
+TEST(Elementwise, MaxAndMinPropagateNaN) {
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor a = floats({3}, {nan, 1, 5});
+  Tensor b = floats({3}, {2, nan, 3});
+  Tensor c = floats({3}, {0, 9, 4});
+  auto mx = values_f32(run_op(make_node("Max", 3, 1), {&a, &b, &c})[0]);
+  auto mn = values_f32(run_op(make_node("Min", 3, 1), {&a, &b, &c})[0]);
+  EXPECT_TRUE(std::isnan(mx[0]) && std::isnan(mx[1]));
+  EXPECT_TRUE(std::isnan(mn[0]) && std::isnan(mn[1]));
+  EXPECT_EQ(mx[2], 5);
+  EXPECT_EQ(mn[2], 3);
 }
 
 TEST(Elementwise, ResultsDoNotDependOnThreadCount) {
