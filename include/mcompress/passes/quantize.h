@@ -1,0 +1,49 @@
+#pragma once
+// mcompress quantize: the options the CLI binds, and the two entry points (weights only, and
+// static with calibration data). What each mode emits: ../shared/design/ARCHITECTURE.md.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mcompress/data/dataset.h"
+#include "mcompress/ir/graph.h"
+#include "mcompress/passes/pass.h"
+#include "mcompress/tensor/dtype.h"
+
+namespace mcompress::passes {
+
+enum class QuantMode { weight, dynamic, static_ };
+enum class QuantFormat { qdq, qoperator };
+enum class Granularity { tensor, channel, block };
+enum class CalibMethod { minmax, percentile, entropy, mse };
+
+struct QuantizeOptions {
+  int bits = 8;                              // 8, 4 or 16 (fp16)
+  std::optional<QuantMode> mode;             // unset: weight, or static when calibration data is given
+  QuantFormat format = QuantFormat::qdq;     // static only
+  std::optional<Granularity> granularity;    // unset: channel for 8 bits, block for 4
+  int64_t block_size = 32;                   // 4 bits: 16..256, a power of two
+  bool asymmetric = false;                   // weights; activations are asymmetric u8 unless int8
+  DType activation_type = DType::u8;         // static: u8 or i8
+  CalibMethod calib_method = CalibMethod::minmax;
+  int64_t calib_samples = 0;                 // 0 = all of --calib
+  int64_t calib_batch_size = 32;
+  double percentile = 99.999;                // --calib-method percentile
+  std::vector<std::string> op_types;         // empty: the mode's default set
+  std::vector<std::string> exclude;          // --exclude regexes over node and weight names
+  int threads = 0;                           // 0 = all cores; output does not depend on it
+
+  QuantMode effective_mode(bool have_calibration) const;
+  // Throws usage errors naming the flag (e.g. --block-size 48, --bits 4 --mode static).
+  void validate() const;
+};
+
+// weight-only int8, dynamic int8, int4 (MatMulNBits) and fp16: no data needed.
+PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, const ProgressFn& progress = {});
+
+// Static int8 (QDQ or QOperator) from calibration data run through mcompress's executor.
+PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, const data::Dataset& calibration,
+                           const ProgressFn& progress = {});
+
+}  // namespace mcompress::passes
