@@ -1,0 +1,2 @@
+// Quantization math: implementation lands with the quantize issue (branch quant).
+#include "mcompress/quant/quant.h"
