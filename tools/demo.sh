@@ -26,11 +26,7 @@ for model in "$ROOT"/models/*.onnx; do
       echo "ONNX Runtime: $name.$variant.onnx outputs DIFFER from $name.onnx" >&2
       exit 1
     fi
-    # mcompress's own executor on the real Fashion-MNIST test set: accuracy of the original and the
-  # converted model, and how far apart they are.
-  "$MC" eval "$model" "$OUT/$name.converted.onnx" --data "$FASHION/t10k-images-idx3-ubyte.gz" \
-    --labels "$FASHION/t10k-labels-idx1-ubyte.gz" --preprocess "$PREPROCESS"
-done
+  done
   # mcompress's own executor on the real Fashion-MNIST test set: accuracy of the original and the
   # converted model, and how far apart they are.
   "$MC" eval "$model" "$OUT/$name.converted.onnx" --data "$FASHION/t10k-images-idx3-ubyte.gz" \
