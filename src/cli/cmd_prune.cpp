@@ -25,16 +25,18 @@ struct PruneCliOptions {
   int threads = 0;
   int64_t seed = 0;
   int64_t finetune_epochs = 0;
+  std::vector<std::string> input_shapes;  // NAME=D1,D2,...
 };
 
-nlohmann::ordered_json model_stats(ir::Model& model, std::vector<std::string>& warnings) {
-  auto j = report::inspect_model(model, {}, warnings);
+nlohmann::ordered_json model_stats(ir::Model& model, const onnxio::ShapeOptions& shapes, std::vector<std::string>& warnings) {
+  auto j = report::inspect_model(model, shapes, warnings);
   return {{"params", j["params"]}, {"macs", j["macs"]}};
 }
 
 void run_prune(PruneCliOptions options) {
   Stopwatch clock;
   options.prune.sparse_storage = !options.dense;
+  options.prune.shapes.input_shapes = parse_input_shapes(options.input_shapes);
   options.prune.validate();
   if (options.finetune_epochs > 0)
     throw_unsupported("--finetune-epochs: fine-tuning after pruning is not available yet (it comes with training)");
@@ -45,9 +47,9 @@ void run_prune(PruneCliOptions options) {
   r.command = "prune";
   r.input = {options.model, model_bytes(options.model)};
   std::vector<std::string> ignored;
-  auto before = model_stats(model, ignored);
+  auto before = model_stats(model, options.prune.shapes, ignored);
   auto result = passes::prune(model, options.prune, [](std::string_view line) { log::info("{}", line); });
-  auto after = model_stats(model, ignored);
+  auto after = model_stats(model, options.prune.shapes, ignored);
   r.changes = std::move(result.changes);
   r.warnings = std::move(result.warnings);
   for (const auto& w : r.warnings) log::warn("{}", w);
@@ -91,6 +93,8 @@ void register_prune(CLI::App& app) {
       {"l1", PruneCriterion::l1}, {"l2", PruneCriterion::l2}, {"bn", PruneCriterion::bn}};
   cmd->add_option("--criterion", options->prune.criterion, "channel: rank by filter L1/L2 norm or BatchNorm |gamma|")
       ->transform(CLI::CheckedTransformer(criteria, CLI::ignore_case));
+  cmd->add_option("--input-shape", options->input_shapes,
+                  "Fix an input's shape for shape inference and MACs: NAME=D1,D2,... (repeatable)");
   cmd->add_option("--exclude", options->prune.exclude, "Leave matching node or weight names untouched (repeatable)");
   cmd->add_flag("--dense", options->dense, "Keep pruned weights dense (no sparse_initializer)");
   cmd->add_option("--threads", options->threads, "Worker threads (output does not depend on it)");

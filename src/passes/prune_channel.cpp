@@ -1,11 +1,569 @@
 // --method channel: structured channel removal (see prune.h).
+//
+// Analysis first, rewrite once. Every Conv (group 1) or Gemm with a stored weight opens a channel
+// space: the channels of its output. Walking the graph in order, a space follows its values through
+// ops that keep channels apart (activations, BatchNormalization, pooling, depthwise Conv, Flatten,
+// elementwise ops with per-channel or scalar constants) and ends at consumers that read it as input
+// channels (Conv) or input columns (Gemm, MatMul). Two spaces meeting in a residual Add/Mul are
+// merged: one choice for both. Anything else that reads a space freezes it (kept whole), with the
+// reason recorded for the report.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+
+#include "mcompress/ir/weights.h"
+#include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
+#include "mcompress/report/inspect.h"
 #include "mcompress/support/error.h"
 
 namespace mcompress::passes {
+namespace {
 
-PassResult prune_channels(ir::Model&, const PruneOptions&, const ProgressFn&) {
-  throw_unsupported("--method channel: not implemented yet");
+using ShapeMap = std::map<std::string, onnxio::ValueShape>;
+
+// Where a value carries a space's channels: along `axis`, `block` elements per channel (H*W
+// after a Flatten, else 1).
+struct Carried {
+  int space = -1;
+  int64_t axis = 1;
+  int64_t block = 1;
+};
+
+// One tensor to cut when the space loses channels: along `axis`, `block` elements per channel.
+struct Site {
+  std::string tensor;
+  int64_t axis = 0;
+  int64_t block = 1;
+  size_t node = 0;        // the node that reads it
+  bool producer = false;  // the weight whose rows define the channels (ranked by the criterion)
+};
+
+struct Space {
+  int parent;
+  int64_t channels;
+  std::string reason;  // why it is kept whole; empty: prunable
+  std::vector<Site> sites;
+  std::vector<size_t> depthwise;  // depthwise Conv nodes whose `group` follows the channel count
+  std::vector<std::string> values;
+};
+
+bool is_op(const ir::Node& n, std::string_view op) { return n.op_type == op && n.is_default_domain(); }
+
+// Ops that map each channel to the same channel and read nothing else that carries channels.
+const std::set<std::string, std::less<>> kChannelwiseUnary = {
+    "Relu",  "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",       "Elu",      "Selu",          "Softplus",
+    "Softsign", "Identity", "Abs",    "Neg",        "Exp",       "Log",        "Sqrt",     "Erf",           "Gelu",
+    "Mish",  "Floor",     "Ceil",    "Round",       "Reciprocal", "Clip",      "MaxPool",  "AveragePool",   "GlobalAveragePool",
+    "GlobalMaxPool", "LpPool", "Dropout", "Resize",  "Upsample",  "Cast",       "ThresholdedRelu", "Celu", "Sign"};
+const std::set<std::string, std::less<>> kElementwiseBinary = {"Add", "Sub", "Mul", "Div", "Max", "Min", "PRelu"};
+
+// -1 when any dim in the range is unknown.
+int64_t product(const Shape& s, size_t from, size_t to) {
+  int64_t p = 1;
+  for (size_t i = from; i < to && i < s.size(); ++i) {
+    if (s[i] < 0) return -1;
+    p *= s[i];
+  }
+  return p;
+}
+
+class ChannelAnalysis {
+ public:
+  ChannelAnalysis(ir::Graph& graph, const ShapeMap& shapes, const NameFilter& filter)
+      : graph_(graph), shapes_(shapes), filter_(filter) {
+    for (const ir::WeightRef& w : ir::collect_weights(graph))
+      if (w.graph == &graph && !w.sparse) weights_.emplace(w.name(), w);
+    for (const ir::Node& n : graph.nodes) {
+      for (const auto& in : n.inputs)
+        if (!in.empty()) ++readers_[in];
+      std::set<std::string> inner;
+      for (const auto& a : n.attributes) {
+        if (a.g) subgraph_reads(*a.g, inner);
+        for (const auto& sub : a.graphs) subgraph_reads(sub, inner);
+      }
+      for (const auto& name : inner) ++readers_[name];
+    }
+  }
+
+  void run() {
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) visit(i);
+    for (const ir::ValueInfo& o : graph_.outputs) freeze_value(o.name, fmt::format("feeds graph output '{}'", o.name));
+  }
+
+  int find(int s) {
+    while (spaces_[static_cast<size_t>(s)].parent != s) s = spaces_[static_cast<size_t>(s)].parent;
+    return s;
+  }
+  std::vector<Space>& spaces() { return spaces_; }
+  const std::map<std::string, Carried>& carried() const { return carried_; }
+  ir::WeightRef* weight(const std::string& name) {
+    auto it = weights_.find(name);
+    return it == weights_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  static void subgraph_reads(const ir::Graph& g, std::set<std::string>& out) {
+    for (const ir::Node& n : g.nodes) {
+      for (const auto& in : n.inputs)
+        if (!in.empty()) out.insert(in);
+      for (const auto& a : n.attributes) {
+        if (a.g) subgraph_reads(*a.g, out);
+        for (const auto& sub : a.graphs) subgraph_reads(sub, out);
+      }
+    }
+  }
+
+  // The value's shape with -1 for unknown dims (the rank must be known); nullptr when unknown.
+  const Shape* dims(const std::string& name) const {
+    if (auto it = weights_.find(name); it != weights_.end()) return &it->second.stored->tensor.shape();
+    auto it = shapes_.find(name);
+    if (it == shapes_.end() || it->second.dtype == DType::undefined) return nullptr;
+    return &it->second.dims;
+  }
+
+  const ir::WeightRef* float_weight(const std::string& name) const {
+    auto it = weights_.find(name);
+    if (it == weights_.end() || it->second.dtype() != DType::f32) return nullptr;
+    return &it->second;
+  }
+
+  int new_space(int64_t channels) {
+    int id = static_cast<int>(spaces_.size());
+    spaces_.push_back({id, channels, {}, {}, {}, {}});
+    return id;
+  }
+
+  void freeze(int s, const std::string& reason) {
+    Space& root = spaces_[static_cast<size_t>(find(s))];
+    if (root.reason.empty()) root.reason = reason;
+  }
+
+  void freeze_value(const std::string& name, const std::string& reason) {
+    if (auto it = carried_.find(name); it != carried_.end()) freeze(it->second.space, reason);
+  }
+
+  void unite(int a, int b) {
+    a = find(a);
+    b = find(b);
+    if (a == b) return;
+    Space& sa = spaces_[static_cast<size_t>(a)];
+    Space& sb = spaces_[static_cast<size_t>(b)];
+    if (sa.reason.empty()) sa.reason = sb.reason;
+    sb.parent = a;
+  }
+
+  void carry(const std::string& value, Carried c) {
+    if (value.empty()) return;
+    carried_[value] = c;
+    spaces_[static_cast<size_t>(c.space)].values.push_back(value);
+  }
+
+  // A site on a stored tensor: only when the tensor's dim fits and nothing else reads it.
+  void add_site(int space, size_t node, const std::string& tensor, int64_t axis, int64_t block, bool producer = false) {
+    const ir::WeightRef* w = float_weight(tensor);
+    const ir::Node& n = graph_.nodes[node];
+    if (!w) return freeze(space, fmt::format("{} {}: '{}' is not a stored float32 tensor", n.op_type, n.label(), tensor));
+    const Shape& s = w->stored->tensor.shape();
+    int64_t channels = spaces_[static_cast<size_t>(find(space))].channels;
+    if (axis < 0 || axis >= static_cast<int64_t>(s.size()) || s[static_cast<size_t>(axis)] != channels * block)
+      return freeze(space, fmt::format("{} {}: '{}' {} does not have {} channels on axis {}", n.op_type, n.label(), tensor,
+                                       shape_string(s), channels, axis));
+    if (readers_[tensor] > 1)
+      return freeze(space, fmt::format("{} {}: weight '{}' is shared by {} nodes", n.op_type, n.label(), tensor, readers_[tensor]));
+    spaces_[static_cast<size_t>(space)].sites.push_back({tensor, axis, block, node, producer});
+  }
+
+  // A Conv with group 1 or a Gemm that reads a stored weight opens the space of its output.
+  void open_space(size_t i) {
+    const ir::Node& n = graph_.nodes[i];
+    if (n.inputs.size() < 2 || n.outputs.empty()) return;
+    const ir::WeightRef* w = float_weight(n.inputs[1]);
+    if (!w) return;
+    const Shape& ws = w->stored->tensor.shape();
+    bool conv = is_op(n, "Conv") && n.attr_int("group", 1) == 1 && ws.size() >= 3;
+    bool gemm = is_op(n, "Gemm") && n.attr_int("transA", 0) == 0 && ws.size() == 2;
+    if (!conv && !gemm) return;
+    int64_t out_axis = conv || n.attr_int("transB", 0) ? 0 : 1;
+    int s = new_space(ws[static_cast<size_t>(out_axis)]);
+    carry(n.outputs[0], {s, 1, 1});
+    if (filter_.excluded(n)) freeze(s, fmt::format("{} {}: excluded", n.op_type, n.label()));
+    add_site(s, i, n.inputs[1], out_axis, 1, true);
+    if (n.inputs.size() < 3 || n.inputs[2].empty()) return;
+    const Shape* bias = dims(n.inputs[2]);
+    if (bias && product(*bias, 0, bias->size()) == 1) return;  // a broadcast scalar bias stays
+    add_site(s, i, n.inputs[2], bias ? static_cast<int64_t>(bias->size()) - 1 : 0, 1);
+  }
+
+  void pass_through(size_t i, const Carried& c) {
+    for (const auto& o : graph_.nodes[i].outputs) carry(o, c);
+  }
+
+  std::string blocked(const ir::Node& n, std::string_view why = "") const {
+    return fmt::format("read by {} {}{}{}", n.op_type, n.label(), why.empty() ? "" : ": ", why);
+  }
+
+  void visit(size_t i) {
+    const ir::Node& n = graph_.nodes[i];
+    std::vector<size_t> spaced;
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (carried_.count(n.inputs[k])) spaced.push_back(k);
+    // Subgraphs read outer values by name: what they read is kept.
+    std::set<std::string> inner;
+    for (const auto& a : n.attributes) {
+      if (a.g) subgraph_reads(*a.g, inner);
+      for (const auto& sub : a.graphs) subgraph_reads(sub, inner);
+    }
+    for (const auto& name : inner) freeze_value(name, blocked(n, "a subgraph reads it"));
+    if (!spaced.empty()) consume(i, spaced);
+    open_space(i);
+  }
+
+  void consume(size_t i, const std::vector<size_t>& spaced) {
+    const ir::Node& n = graph_.nodes[i];
+    const Carried c = carried_.at(n.inputs[spaced[0]]);
+    auto block_all = [&](std::string_view why) {
+      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
+    };
+    if (!n.is_default_domain()) return block_all("custom domain");
+    if (filter_.excluded(n)) return block_all("excluded");
+    bool only_first = spaced.size() == 1 && spaced[0] == 0;
+
+    if (kChannelwiseUnary.count(n.op_type)) {
+      if (!only_first) return block_all("channels on a parameter input");
+      bool pooling = n.op_type.find("Pool") != std::string::npos;
+      if (pooling && c.block != 1) return block_all("pooling after a flatten");
+      if ((is_op(n, "MaxPool") || is_op(n, "Dropout")) && n.outputs.size() > 1 && !n.outputs[1].empty())
+        return block_all("second output used");
+      if ((is_op(n, "Resize") || is_op(n, "Upsample")) && n.inputs.size() > 3 && !n.inputs[3].empty())
+        return block_all("sizes include the channel count");
+      return pass_through(i, c);
+    }
+    if (is_op(n, "BatchNormalization")) {
+      if (!only_first || c.axis != 1 || c.block != 1) return block_all("channels not on axis 1");
+      if (n.outputs.size() > 1) return block_all("training-mode outputs");
+      for (size_t k = 1; k < n.inputs.size() && k < 5; ++k) add_site(c.space, i, n.inputs[k], 0, 1);
+      return pass_through(i, c);
+    }
+    if (kElementwiseBinary.count(n.op_type)) return elementwise(i, spaced);
+    if (is_op(n, "Flatten")) {
+      const Shape* x = dims(n.inputs[0]);
+      if (n.attr_int("axis", 1) != 1 || c.axis != 1 || !x || x->size() < 2 || product(*x, 2, x->size()) < 0)
+        return block_all("not a flatten from axis 1 with static spatial dims");
+      return pass_through(i, {c.space, 1, c.block * product(*x, 2, x->size())});
+    }
+    if (is_op(n, "Reshape")) return reshape(i, c, spaced);
+    if (is_op(n, "Conv")) return conv(i, c, spaced);
+    if (is_op(n, "Gemm") || is_op(n, "MatMul")) {
+      if (!only_first || n.inputs.size() < 2 || !float_weight(n.inputs[1])) return block_all("no stored weight to cut");
+      const Shape* x = dims(n.inputs[0]);
+      const Shape& w = float_weight(n.inputs[1])->stored->tensor.shape();
+      if (!x || w.size() != 2 || c.axis != static_cast<int64_t>(x->size()) - 1) return block_all("channels not on the reduction axis");
+      if (is_op(n, "Gemm") && n.attr_int("transA", 0) != 0) return block_all("transA");
+      int64_t axis = is_op(n, "Gemm") && n.attr_int("transB", 0) ? 1 : 0;
+      return add_site(c.space, i, n.inputs[1], axis, c.block);
+    }
+    block_all("");
+  }
+
+  // Add/Mul/... : spaced operands share one choice; constants are cut along the channel axis
+  // unless they broadcast over it; other operands must broadcast over it.
+  void elementwise(size_t i, const std::vector<size_t>& spaced) {
+    const ir::Node& n = graph_.nodes[i];
+    const Shape* y = n.outputs.empty() ? nullptr : dims(n.outputs[0]);
+    auto block_all = [&](std::string_view why) {
+      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
+    };
+    if (!y) return block_all("output shape unknown");
+    const Carried first = carried_.at(n.inputs[spaced[0]]);
+    const Shape* x0 = dims(n.inputs[spaced[0]]);
+    if (!x0 || first.block != 1) return block_all("shape unknown or after a flatten");
+    int64_t axis = first.axis + static_cast<int64_t>(y->size() - x0->size());  // in the output's rank
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const std::string& in = n.inputs[k];
+      if (in.empty()) continue;
+      const Shape* s = dims(in);
+      if (!s) return block_all(fmt::format("shape of '{}' unknown", in));
+      int64_t at = axis - static_cast<int64_t>(y->size() - s->size());
+      int64_t dim = at >= 0 ? (*s)[static_cast<size_t>(at)] : 1;  // -1: unknown
+      if (auto it = carried_.find(in); it != carried_.end()) {
+        if (it->second.block != 1 || at != it->second.axis) return block_all("channels on different axes");
+        if (spaces_[static_cast<size_t>(find(it->second.space))].channels != spaces_[static_cast<size_t>(find(first.space))].channels)
+          return block_all("operands with different channel counts");
+        unite(first.space, it->second.space);
+        continue;
+      }
+      if (dim == 1) continue;
+      if (!weights_.count(in)) return block_all(fmt::format("'{}' does not broadcast over the channels", in));
+      add_site(first.space, i, in, at, 1);
+    }
+    pass_through(i, {first.space, axis, 1});
+  }
+
+  // Only the flatten form: [N, C, ...] -> [N, C * ...] with a stored shape.
+  void reshape(size_t i, const Carried& c, const std::vector<size_t>& spaced) {
+    const ir::Node& n = graph_.nodes[i];
+    const Shape* x = dims(n.inputs[0]);
+    const Shape* y = n.outputs.empty() ? nullptr : dims(n.outputs[0]);
+    bool flatten = spaced.size() == 1 && spaced[0] == 0 && c.axis == 1 && x && y && y->size() == 2 && x->size() >= 2 &&
+                   product(*x, 2, x->size()) > 0 && n.inputs.size() > 1 && weights_.count(n.inputs[1]);
+    if (flatten) {
+      const Tensor& target = weights_.at(n.inputs[1]).stored->tensor;
+      flatten = target.numel() == 2 && target.dtype() == DType::i64 && target.data<int64_t>()[1] == -1 &&
+                (target.data<int64_t>()[0] == 0 || target.data<int64_t>()[0] == (*x)[0]);
+    }
+    if (!flatten) {
+      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, "not a flatten to [N, -1]"));
+      return;
+    }
+    pass_through(i, {c.space, 1, c.block * product(*x, 2, x->size())});
+  }
+
+  void conv(size_t i, const Carried& c, const std::vector<size_t>& spaced) {
+    const ir::Node& n = graph_.nodes[i];
+    auto block = [&](std::string_view why) {
+      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
+    };
+    if (spaced.size() != 1 || spaced[0] != 0 || c.axis != 1 || c.block != 1) return block("channels on the weight");
+    const ir::WeightRef* w = n.inputs.size() > 1 ? float_weight(n.inputs[1]) : nullptr;
+    if (!w) return block("no stored weight to cut");
+    const Shape& ws = w->stored->tensor.shape();
+    int64_t group = n.attr_int("group", 1);
+    int64_t channels = spaces_[static_cast<size_t>(find(c.space))].channels;
+    if (group == 1) return add_site(c.space, i, n.inputs[1], 1, 1);
+    if (group != channels || ws[0] != channels || ws[1] != 1) return block("grouped Conv (only depthwise passes channels)");
+    add_site(c.space, i, n.inputs[1], 0, 1);
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) add_site(c.space, i, n.inputs[2], 0, 1);
+    spaces_[static_cast<size_t>(c.space)].depthwise.push_back(i);
+    pass_through(i, c);
+  }
+
+  ir::Graph& graph_;
+  const ShapeMap& shapes_;
+  const NameFilter& filter_;
+  std::map<std::string, ir::WeightRef> weights_;
+  std::map<std::string, int> readers_;
+  std::map<std::string, Carried> carried_;
+  std::vector<Space> spaces_;
+};
+
+// Keeps the channels `keep` (ascending) along `axis`, `block` elements each.
+Tensor take_channels(const Tensor& t, int64_t axis, const std::vector<int64_t>& keep, int64_t block) {
+  const Shape& s = t.shape();
+  int64_t outer = product(s, 0, static_cast<size_t>(axis));
+  int64_t dim = s[static_cast<size_t>(axis)];
+  int64_t inner = product(s, static_cast<size_t>(axis) + 1, s.size());
+  int64_t width = t.nbytes() / std::max<int64_t>(t.numel(), 1);
+  Shape out_shape = s;
+  out_shape[static_cast<size_t>(axis)] = static_cast<int64_t>(keep.size()) * block;
+  Tensor out(t.dtype(), out_shape);
+  int64_t chunk = block * inner * width;
+  char* dst = out.storage().data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k : keep) {
+      std::memcpy(dst, t.storage().data() + ((o * dim + k * block) * inner) * width, static_cast<size_t>(chunk));
+      dst += chunk;
+    }
+  return out;
+}
+
+// Importance of each channel of a producer weight along `axis`.
+std::vector<double> channel_norms(const Tensor& w, int64_t axis, int64_t channels, bool l2) {
+  const Shape& s = w.shape();
+  int64_t outer = product(s, 0, static_cast<size_t>(axis));
+  int64_t inner = product(s, static_cast<size_t>(axis) + 1, s.size());
+  std::vector<double> norms(static_cast<size_t>(channels), 0.0);
+  const float* p = w.data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < inner; ++i) {
+        double v = p[(o * channels + c) * inner + i];
+        norms[static_cast<size_t>(c)] += l2 ? v * v : std::fabs(v);
+      }
+  if (l2)
+    for (double& v : norms) v = std::sqrt(v);
+  return norms;
+}
+
+// --criterion bn: |γ| of the BatchNormalization that alone reads the producer's output.
+std::optional<std::vector<double>> bn_gamma(const ir::Graph& g, ChannelAnalysis& a, const ir::Node& producer) {
+  const ir::Node* bn = nullptr;
+  int readers = 0;
+  for (const ir::Node& n : g.nodes)
+    for (const auto& in : n.inputs)
+      if (in == producer.outputs[0]) {
+        ++readers;
+        bn = &n;
+      }
+  if (readers != 1 || !is_op(*bn, "BatchNormalization") || bn->inputs.size() < 2) return std::nullopt;
+  ir::WeightRef* gamma = a.weight(bn->inputs[1]);
+  if (!gamma || gamma->dtype() != DType::f32) return std::nullopt;
+  const Tensor& t = gamma->stored->tensor;
+  std::vector<double> out(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = std::fabs(t.data<float>()[i]);
+  return out;
+}
+
+struct LayerState {
+  Shape weight;
+  int64_t params = 0;
+  std::optional<int64_t> macs;
+};
+
+// Weight shape, params (weight + bias) and MACs of every Conv / Gemm / MatMul with a stored weight.
+std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, const ShapeMap& shapes) {
+  std::map<size_t, LayerState> out;
+  for (size_t i = 0; i < model.graph.nodes.size(); ++i) {
+    const ir::Node& n = model.graph.nodes[i];
+    if (!(is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul")) || n.inputs.size() < 2) continue;
+    ir::WeightRef* w = a.weight(n.inputs[1]);
+    if (!w) continue;
+    LayerState s{w->stored->tensor.shape(), w->stored->tensor.numel(), report::node_macs(n, shapes)};
+    if (n.inputs.size() > 2 && !n.inputs[2].empty())
+      if (ir::WeightRef* b = a.weight(n.inputs[2])) s.params += b->stored->tensor.numel();
+    out[i] = s;
+  }
+  return out;
+}
+
+ShapeMap shapes_of(const ir::Model& model, const onnxio::ShapeOptions& options, std::vector<std::string>& warnings) {
+  ShapeMap shapes = onnxio::infer_shapes(model, options, &warnings);
+  for (const ir::WeightRef& w : ir::collect_weights(const_cast<ir::Graph&>(model.graph)))
+    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
+  return shapes;
+}
+
+std::string dims_text(const Shape& s) { return format_dims(s); }
+
+}  // namespace
+
+PassResult prune_channels(ir::Model& model, const PruneOptions& options, const ProgressFn& progress) {
+  PassResult result;
+  std::vector<std::string> shape_warnings;
+  ShapeMap shapes = shapes_of(model, options.shapes, shape_warnings);
+  NameFilter filter(options.exclude);
+  ChannelAnalysis analysis(model.graph, shapes, filter);
+  analysis.run();
+  auto before = layer_states(model, analysis, shapes);
+
+  // Members of each root space, and the channels each keeps.
+  std::vector<Space>& spaces = analysis.spaces();
+  std::map<int, std::vector<int>> members;
+  for (int s = 0; s < static_cast<int>(spaces.size()); ++s) members[analysis.find(s)].push_back(s);
+  std::map<int, std::vector<int64_t>> kept;
+  auto producers_text = [&](int root) {
+    std::string names;
+    for (int s : members[root])
+      for (const Site& site : spaces[static_cast<size_t>(s)].sites)
+        if (site.producer) names += (names.empty() ? "" : ", ") + model.graph.nodes[site.node].label();
+    return names;
+  };
+  nlohmann::ordered_json left_alone = nlohmann::ordered_json::array();
+  for (auto& [root, ids] : members) {
+    Space& r = spaces[static_cast<size_t>(root)];
+    int64_t channels = r.channels;
+    std::vector<double> importance(static_cast<size_t>(channels), 0.0);
+    std::string reason = r.reason;
+    for (int s : ids)
+      for (const Site& site : spaces[static_cast<size_t>(s)].sites) {
+        if (!site.producer || !reason.empty()) continue;
+        const ir::Node& node = model.graph.nodes[site.node];
+        std::optional<std::vector<double>> score;
+        if (options.criterion == PruneCriterion::bn) score = bn_gamma(model.graph, analysis, node);
+        else score = channel_norms(analysis.weight(site.tensor)->stored->tensor, site.axis, channels,
+                                   options.criterion == PruneCriterion::l2);
+        if (!score || static_cast<int64_t>(score->size()) != channels) {
+          reason = fmt::format("--criterion bn: no BatchNormalization reads {} alone", node.label());
+          continue;
+        }
+        for (int64_t c = 0; c < channels; ++c) importance[static_cast<size_t>(c)] += (*score)[static_cast<size_t>(c)];
+      }
+    int64_t remove = std::llround(options.sparsity * static_cast<double>(channels));
+    int64_t keep_count = std::max<int64_t>(1, channels - remove);
+    if (reason.empty() && keep_count == channels) reason = "nothing to remove at this sparsity";
+    if (!reason.empty()) {
+      left_alone.push_back({{"layers", producers_text(root)}, {"channels", channels}, {"reason", reason}});
+      result.warnings.push_back(fmt::format("kept whole: {} ({} channels): {}", producers_text(root), channels, reason));
+      continue;
+    }
+    std::vector<int64_t> order(static_cast<size_t>(channels));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return importance[static_cast<size_t>(a)] > importance[static_cast<size_t>(b)];
+    });
+    order.resize(static_cast<size_t>(keep_count));
+    std::sort(order.begin(), order.end());
+    kept[root] = order;
+  }
+
+  // Rewrite: cut every site of every pruned space; depthwise Convs get the new group count.
+  std::map<std::string, std::pair<int64_t, std::string>> bytes_before;  // tensor -> (bytes, reader op)
+  std::map<size_t, std::vector<int64_t>> kept_by_producer;
+  for (auto& [root, keep] : kept)
+    for (int s : members[root]) {
+      Space& sp = spaces[static_cast<size_t>(s)];
+      for (const Site& site : sp.sites) {
+        if (site.producer) kept_by_producer[site.node] = keep;
+        ir::WeightRef* w = analysis.weight(site.tensor);
+        bytes_before.try_emplace(site.tensor, w->stored->tensor.nbytes(), model.graph.nodes[site.node].op_type);
+        w->stored->tensor = take_channels(w->stored->tensor, site.axis, keep, site.block);
+      }
+      for (size_t d : sp.depthwise)
+        if (ir::Attribute* g = model.graph.nodes[d].attr("group")) g->i = static_cast<int64_t>(keep.size());
+    }
+  // Recorded shapes of values whose channels changed are stale: drop them (runtimes infer them).
+  std::set<std::string> changed_values;
+  for (auto& [root, keep] : kept)
+    for (int s : members[root])
+      for (const auto& v : spaces[static_cast<size_t>(s)].values) changed_values.insert(v);
+  std::erase_if(model.graph.value_info, [&](const ir::ValueInfo& v) { return changed_values.count(v.name) > 0; });
+
+  for (const auto& [name, info] : bytes_before) {
+    ir::WeightRef* w = analysis.weight(name);
+    int64_t after = w->stored->tensor.nbytes();
+    result.changes.push_back({name, info.second, "prune_channel", info.first, after, std::nullopt,
+                              1.0 - static_cast<double>(after) / static_cast<double>(std::max<int64_t>(info.first, 1))});
+  }
+
+  std::vector<std::string> ignored;
+  ShapeMap shapes_after = shapes_of(model, options.shapes, ignored);
+  auto after = layer_states(model, analysis, shapes_after);
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  size_t index = 0, changed_layers = 0;
+  for (const auto& [i, b] : before)
+    if (after.at(i).weight != b.weight) ++changed_layers;
+  for (const auto& [i, b] : before) {
+    const LayerState& a = after.at(i);
+    if (a.weight == b.weight) continue;
+    const ir::Node& n = model.graph.nodes[i];
+    auto macs_json = [](const std::optional<int64_t>& m) { return m ? nlohmann::ordered_json(*m) : nlohmann::ordered_json(); };
+    layers.push_back({{"name", n.name.empty() ? n.label() : n.name},
+                      {"op_type", n.op_type},
+                      {"shape_before", b.weight},
+                      {"shape_after", a.weight},
+                      {"sparsity", 1.0 - static_cast<double>(a.params) / static_cast<double>(std::max<int64_t>(b.params, 1))},
+                      {"params_before", b.params},
+                      {"params_after", a.params},
+                      {"macs_before", macs_json(b.macs)},
+                      {"macs_after", macs_json(a.macs)}});
+    if (auto k = kept_by_producer.find(i); k != kept_by_producer.end()) layers.back()["kept_channels"] = k->second;
+    if (progress) {
+      report::TensorChange c{n.label(), n.op_type, "prune_channel", b.params * 4, a.params * 4, std::nullopt,
+                             layers.back()["sparsity"].get<double>()};
+      progress(format_progress(++index, changed_layers, c, b.weight, dims_text(b.weight), dims_text(a.weight)));
+    }
+  }
+  result.extra["method"] = "channel";
+  result.extra["criterion"] = options.criterion == PruneCriterion::l1 ? "l1" : options.criterion == PruneCriterion::l2 ? "l2" : "bn";
+  result.extra["layers"] = layers;
+  result.extra["left_alone"] = left_alone;
+  return result;
 }
 
 }  // namespace mcompress::passes

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "mcompress/ir/graph.h"
+#include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/pass.h"
 
 namespace mcompress::passes {
@@ -46,6 +47,7 @@ struct PruneOptions {
   std::string nm = "2:4";                   // nm: N:M, 0 < N < M
   PruneCriterion criterion = PruneCriterion::l1;  // channel
   bool sparse_storage = true;               // magnitude / nm: sparse_initializer where smaller
+  onnxio::ShapeOptions shapes;              // channel: input shapes for shape inference and MACs
   std::vector<std::string> exclude;         // --exclude regexes over node and weight names
 
   // Throws usage errors naming the flag (--sparsity 1.2, --nm 4:2).
