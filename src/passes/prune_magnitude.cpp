@@ -44,50 +44,66 @@ bool reduction_layout(const ir::Node& n, const Shape& w, Prunable& p) {
   return true;
 }
 
-void collect_in(ir::Graph& g, std::map<const ir::Graph*, std::map<std::string, ir::WeightRef>>& by_graph,
-                const NameFilter& filter, std::vector<Prunable>& out, std::vector<std::string>& skipped,
-                std::vector<const ir::NamedTensor*>& seen) {
-  auto& weights = by_graph[&g];
-  for (const ir::Node& n : g.nodes) {
-    if (!is_weight_op(n) || n.inputs.size() < 2) continue;
-    auto it = weights.find(n.inputs[1]);
-    if (it == weights.end()) continue;  // an activation, not a stored weight
-    const ir::WeightRef& ref = it->second;
-    if (std::find(seen.begin(), seen.end(), ref.stored) != seen.end()) continue;
-    seen.push_back(ref.stored);
+using WeightsByName = std::map<std::string, ir::WeightRef>;
+
+// Weights visible from a graph: its own, then its enclosing graphs' (subgraphs read outer weights).
+const ir::WeightRef* lookup(const std::vector<const WeightsByName*>& scopes, const std::string& name) {
+  for (auto it = scopes.rbegin(); it != scopes.rend(); ++it)
+    if (auto w = (*it)->find(name); w != (*it)->end()) return &w->second;
+  return nullptr;
+}
+
+struct Collector {
+  std::map<const ir::Graph*, WeightsByName> by_graph;
+  const NameFilter& filter;
+  std::vector<Prunable> out;
+  std::vector<std::string>& skipped;
+  std::vector<const ir::NamedTensor*> seen;
+
+  void collect(ir::Graph& g, std::vector<const WeightsByName*> scopes) {
+    scopes.push_back(&by_graph[&g]);
+    for (const ir::Node& n : g.nodes) {
+      if (!is_weight_op(n) || n.inputs.size() < 2) continue;
+      const ir::WeightRef* ref = lookup(scopes, n.inputs[1]);
+      if (!ref) continue;  // an activation, not a stored weight
+      if (std::find(seen.begin(), seen.end(), ref->stored) != seen.end()) continue;
+      seen.push_back(ref->stored);
+      add(n, *ref);
+    }
+    for (ir::Node& n : g.nodes)
+      for (ir::Attribute& a : n.attributes) {
+        if (a.g) collect(*a.g, scopes);
+        for (ir::Graph& sub : a.graphs) collect(sub, scopes);
+      }
+  }
+
+  void add(const ir::Node& n, const ir::WeightRef& ref) {
     if (filter.excluded(n)) {
       skipped.push_back(ref.name() + ": excluded");
-      continue;
+      return;
     }
     if (ref.sparse) {
       skipped.push_back(ref.name() + ": already stored sparse");
-      continue;
+      return;
     }
     if (ref.dtype() != DType::f32) {
       skipped.push_back(fmt::format("{}: {} weights are not pruned (float32 only)", ref.name(), dtype_name(ref.dtype())));
-      continue;
+      return;
     }
     Prunable p{ref, n.op_type};
     if (!reduction_layout(n, ref.stored->tensor.shape(), p)) {
       skipped.push_back(fmt::format("{}: {} weight of rank {} is not pruned", ref.name(), n.op_type, ref.stored->tensor.rank()));
-      continue;
+      return;
     }
     out.push_back(p);
   }
-  for (ir::Node& n : g.nodes)
-    for (ir::Attribute& a : n.attributes) {
-      if (a.g) collect_in(*a.g, by_graph, filter, out, skipped, seen);
-      for (ir::Graph& sub : a.graphs) collect_in(sub, by_graph, filter, out, skipped, seen);
-    }
-}
+};
 
 std::vector<Prunable> prunable_weights(ir::Model& model, const NameFilter& filter, std::vector<std::string>& skipped) {
-  std::map<const ir::Graph*, std::map<std::string, ir::WeightRef>> by_graph;
-  for (const ir::WeightRef& w : ir::collect_weights(model.graph)) by_graph[w.graph].emplace(w.name(), w);
-  std::vector<Prunable> out;
-  std::vector<const ir::NamedTensor*> seen;
-  collect_in(model.graph, by_graph, filter, out, skipped, seen);
-  return out;
+  Collector c{{}, filter, {}, skipped, {}};
+  for (const ir::WeightRef& w : ir::collect_weights(model.graph)) c.by_graph[w.graph].emplace(w.name(), w);
+  c.collect(model.graph, {});
+  return std::move(c.out);
 }
 
 // Zeroes exactly k of the given weights' elements: the smallest |w|, ties broken by weight order
@@ -181,15 +197,17 @@ double relative_error(std::span<const float> before, std::span<const float> afte
   return norm > 0 ? std::sqrt(diff / norm) : 0.0;
 }
 
-}  // namespace
+struct Masked {
+  Prunable weight;
+  WeightMask mask;
+};
 
-std::vector<WeightMask> compute_masks(ir::Model& model, const PruneOptions& options, std::vector<std::string>* skipped) {
-  std::vector<std::string> local_skipped;
-  std::vector<std::string>& skip = skipped ? *skipped : local_skipped;
+// Each prunable weight with its mask, in weight order.
+std::vector<Masked> masks_for(ir::Model& model, const PruneOptions& options, std::vector<std::string>& skip) {
   std::vector<Prunable> weights = prunable_weights(model, NameFilter(options.exclude), skip);
-  std::vector<WeightMask> masks;
+  std::vector<Masked> masks;
   auto add = [&](const Prunable& p, std::vector<uint8_t> keep) {
-    masks.push_back({p.ref.name(), p.ref.stored->tensor.shape(), std::move(keep)});
+    masks.push_back({p, {p.ref.name(), p.ref.stored->tensor.shape(), std::move(keep)}});
   };
   if (options.method == PruneMethod::nm) {
     for (const Prunable& p : weights) {
@@ -219,28 +237,30 @@ std::vector<WeightMask> compute_masks(ir::Model& model, const PruneOptions& opti
   return masks;
 }
 
+}  // namespace
+
+std::vector<WeightMask> compute_masks(ir::Model& model, const PruneOptions& options, std::vector<std::string>* skipped) {
+  std::vector<std::string> local_skipped;
+  std::vector<WeightMask> out;
+  for (Masked& m : masks_for(model, options, skipped ? *skipped : local_skipped)) out.push_back(std::move(m.mask));
+  return out;
+}
+
 PassResult prune_weights(ir::Model& model, const PruneOptions& options, const ProgressFn& progress) {
   PassResult result;
   std::vector<std::string> skipped;
-  std::vector<WeightMask> masks = compute_masks(model, options, &skipped);
-  std::map<std::string, ir::WeightRef> refs;
-  for (const ir::WeightRef& w : ir::collect_weights(model.graph)) refs.emplace(w.name(), w);
-  std::map<std::string, std::string> op_of;
-  {
-    std::vector<std::string> ignored;
-    for (const Prunable& p : prunable_weights(model, NameFilter(options.exclude), ignored)) op_of[p.ref.name()] = p.op_type;
-  }
+  std::vector<Masked> masks = masks_for(model, options, skipped);
   // Sparse storage changes the initializer lists: decide everything first, then convert.
   std::vector<std::pair<ir::Graph*, std::string>> to_sparse;
   bool sparse_ok = options.sparse_storage && model.ir_version >= 6;
   std::string action = options.method == PruneMethod::nm ? "prune_nm" : "prune_magnitude";
   int64_t zeros = 0, total = 0;
-  for (const WeightMask& mask : masks) {
-    const ir::WeightRef& ref = refs.at(mask.name);
+  for (const auto& [weight, mask] : masks) {
+    const ir::WeightRef& ref = weight.ref;
     Tensor& t = ref.stored->tensor;
     std::vector<float> before(t.data<float>(), t.data<float>() + t.numel());
     apply_mask(t, mask);
-    report::TensorChange c{mask.name, op_of[mask.name], action, ref.stored_bytes(), ref.stored_bytes(),
+    report::TensorChange c{mask.name, weight.op_type, action, ref.stored_bytes(), ref.stored_bytes(),
                            relative_error(before, {t.data<float>(), static_cast<size_t>(t.numel())}), mask.sparsity()};
     zeros += std::llround(mask.sparsity() * static_cast<double>(mask.keep.size()));
     total += static_cast<int64_t>(mask.keep.size());
@@ -251,7 +271,7 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   for (auto& [graph, name] : to_sparse) {
     int64_t bytes = store_sparse_if_smaller(*graph, name);
     for (auto& c : result.changes)
-      if (c.name == name) {
+      if (c.name == name && c.bytes_after == c.bytes_before) {
         c.bytes_after = bytes;
         if (bytes < c.bytes_before) c.action += "_sparse";
       }
@@ -259,7 +279,7 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   for (size_t i = 0; i < result.changes.size(); ++i)
     if (progress) {
       const auto& c = result.changes[i];
-      progress(format_progress(i + 1, result.changes.size(), c, masks[i].shape, "f32",
+      progress(format_progress(i + 1, result.changes.size(), c, masks[i].mask.shape, "f32",
                                c.action.ends_with("_sparse") ? "f32/sparse" : "f32"));
     }
 

@@ -152,6 +152,38 @@ TEST(PruneMasks, ComputeApplyDerive) {
   }
 }
 
+struct RealCase {
+  std::string name;
+  std::string inputs;  // tools/real_models.tsv
+  size_t min_changes;
+};
+void PrintTo(const RealCase& c, std::ostream* os) { *os << c.name; }
+
+class MagnitudeOnRealModels : public ::testing::TestWithParam<RealCase> {};
+
+// Weights in Constant nodes (PaddleOCR) and read from inside If branches (Silero VAD) are found
+// and pruned; the result runs in ORT and agrees with mcompress's executor.
+TEST_P(MagnitudeOnRealModels, FindsTheWeightsAndRunsInOrt) {
+  const RealCase& c = GetParam();
+  fs::path model = model_cache() / (c.name + ".onnx");
+  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path dir = temp_dir("prune_magnitude_" + c.name);
+  Json j = prune(model, dir / "p.onnx", {"--method", "magnitude", "--sparsity", "0.6"});
+  ASSERT_FALSE(j.empty());
+  EXPECT_GE(j["changes"].size(), c.min_changes);
+  EXPECT_NEAR(j["sparsity"].get<double>(), 0.6, 0.005);
+  Agreement agreement;
+  agreement.min_cosine = 0.9999;
+  expect_infer_agrees_with_ort(dir / "p.onnx", c.inputs, agreement);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Real, MagnitudeOnRealModels,
+    ::testing::Values(RealCase{"ppocr_cls", "x:float32:1,3,48,192", 50},
+                      RealCase{"silero_vad", "input:float32:1,512;sr:int64:=16000;h:float32:2,1,64:zeros;c:float32:2,1,64:zeros", 30},
+                      RealCase{"hello_deepa", "onnx::Flatten_0:float32:1,25,96", 3}),
+    [](const auto& info) { return info.param.name; });
+
 // ---- N:M --------------------------------------------------------------------------------------
 
 // Counts N:M groups along each pruned weight's reduction axis, independently of the pass.
