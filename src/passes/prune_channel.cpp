@@ -5,8 +5,9 @@
 // ops that keep channels apart (activations, BatchNormalization, pooling, depthwise Conv, Flatten,
 // elementwise ops with per-channel or scalar constants) and ends at consumers that read it as input
 // channels (Conv) or input columns (Gemm, MatMul). Two spaces meeting in a residual Add/Mul are
-// merged: one choice for both. Anything else that reads a space freezes it (kept whole), with the
-// reason recorded for the report.
+// merged: one choice for both. A value's channels are a list of spaces end to end (Concat appends,
+// Split along their boundaries takes them apart). Anything else that reads a space freezes it
+// (kept whole), with the reason recorded for the report.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,30 +29,39 @@ namespace {
 
 using ShapeMap = std::map<std::string, onnxio::ValueShape>;
 
-// Where a value carries a space's channels: along `axis`, `block` elements per channel (H*W
-// after a Flatten, else 1).
+// Spaces laid end to end along the channel axis: one for most values, several after a Concat.
+using Parts = std::vector<int>;
+
+// Where a value carries channels: along `axis`, `block` elements per channel (H*W after a
+// Flatten, else 1).
 struct Carried {
-  int space = -1;
+  Parts parts;
   int64_t axis = 1;
   int64_t block = 1;
 };
 
-// One tensor to cut when the space loses channels: along `axis`, `block` elements per channel.
+// One stored tensor to cut when its parts lose channels: along `axis`, `block` elements each.
 struct Site {
+  Parts parts;
   std::string tensor;
   int64_t axis = 0;
   int64_t block = 1;
   size_t node = 0;        // the node that reads it
-  bool producer = false;  // the weight whose rows define the channels (ranked by the criterion)
+  bool producer = false;  // the weight whose rows define a space's channels (ranked by the criterion)
 };
 
 struct Space {
   int parent;
   int64_t channels;
   std::string reason;  // why it is kept whole; empty: prunable
-  std::vector<Site> sites;
-  std::vector<size_t> depthwise;  // depthwise Conv nodes whose `group` follows the channel count
   std::vector<std::string> values;
+};
+
+// A depthwise Conv's `group`, or a Split's sizes (attribute or stored input), follow the channels.
+struct CountRewrite {
+  size_t node;
+  std::vector<Parts> outputs;  // Split: the parts of each output; depthwise Conv: one entry
+  std::string sizes_tensor;    // Split sizes stored as an input; empty: the attribute
 };
 
 bool is_op(const ir::Node& n, std::string_view op) { return n.op_type == op && n.is_default_domain(); }
@@ -76,19 +86,14 @@ int64_t product(const Shape& s, size_t from, size_t to) {
 
 class ChannelAnalysis {
  public:
-  ChannelAnalysis(ir::Graph& graph, const ShapeMap& shapes, const NameFilter& filter)
-      : graph_(graph), shapes_(shapes), filter_(filter) {
-    for (const ir::WeightRef& w : ir::collect_weights(graph))
-      if (w.graph == &graph && !w.sparse) weights_.emplace(w.name(), w);
-    for (const ir::Node& n : graph.nodes) {
+  ChannelAnalysis(ir::Model& model, const ShapeMap& shapes, const NameFilter& filter)
+      : graph_(model.graph), opset_(model.opset("")), shapes_(shapes), filter_(filter) {
+    for (const ir::WeightRef& w : ir::collect_weights(graph_))
+      if (w.graph == &graph_ && !w.sparse) weights_.emplace(w.name(), w);
+    for (const ir::Node& n : graph_.nodes) {
       for (const auto& in : n.inputs)
         if (!in.empty()) ++readers_[in];
-      std::set<std::string> inner;
-      for (const auto& a : n.attributes) {
-        if (a.g) subgraph_reads(*a.g, inner);
-        for (const auto& sub : a.graphs) subgraph_reads(sub, inner);
-      }
-      for (const auto& name : inner) ++readers_[name];
+      for (const auto& name : subgraph_reads(n)) ++readers_[name];
     }
   }
 
@@ -97,27 +102,41 @@ class ChannelAnalysis {
     for (const ir::ValueInfo& o : graph_.outputs) freeze_value(o.name, fmt::format("feeds graph output '{}'", o.name));
   }
 
-  int find(int s) {
+  int find(int s) const {
     while (spaces_[static_cast<size_t>(s)].parent != s) s = spaces_[static_cast<size_t>(s)].parent;
     return s;
   }
-  std::vector<Space>& spaces() { return spaces_; }
-  const std::map<std::string, Carried>& carried() const { return carried_; }
+  int64_t channels(const Parts& parts) const {
+    int64_t c = 0;
+    for (int p : parts) c += spaces_[static_cast<size_t>(find(p))].channels;
+    return c;
+  }
+  const std::vector<Space>& spaces() const { return spaces_; }
+  const std::vector<Site>& sites() const { return sites_; }
+  const std::vector<CountRewrite>& counts() const { return counts_; }
   ir::WeightRef* weight(const std::string& name) {
     auto it = weights_.find(name);
     return it == weights_.end() ? nullptr : &it->second;
   }
 
  private:
-  static void subgraph_reads(const ir::Graph& g, std::set<std::string>& out) {
+  static void collect_reads(const ir::Graph& g, std::set<std::string>& out) {
     for (const ir::Node& n : g.nodes) {
       for (const auto& in : n.inputs)
         if (!in.empty()) out.insert(in);
       for (const auto& a : n.attributes) {
-        if (a.g) subgraph_reads(*a.g, out);
-        for (const auto& sub : a.graphs) subgraph_reads(sub, out);
+        if (a.g) collect_reads(*a.g, out);
+        for (const auto& sub : a.graphs) collect_reads(sub, out);
       }
     }
+  }
+  static std::set<std::string> subgraph_reads(const ir::Node& n) {
+    std::set<std::string> out;
+    for (const auto& a : n.attributes) {
+      if (a.g) collect_reads(*a.g, out);
+      for (const auto& sub : a.graphs) collect_reads(sub, out);
+    }
+    return out;
   }
 
   // The value's shape with -1 for unknown dims (the rank must be known); nullptr when unknown.
@@ -128,25 +147,28 @@ class ChannelAnalysis {
     return &it->second.dims;
   }
 
-  const ir::WeightRef* float_weight(const std::string& name) const {
+  const ir::WeightRef* stored(const std::string& name, DType dtype) const {
     auto it = weights_.find(name);
-    if (it == weights_.end() || it->second.dtype() != DType::f32) return nullptr;
+    if (it == weights_.end() || it->second.dtype() != dtype) return nullptr;
     return &it->second;
   }
+  const ir::WeightRef* float_weight(const std::string& name) const { return stored(name, DType::f32); }
 
   int new_space(int64_t channels) {
     int id = static_cast<int>(spaces_.size());
-    spaces_.push_back({id, channels, {}, {}, {}, {}});
+    spaces_.push_back({id, channels, {}, {}});
     return id;
   }
 
-  void freeze(int s, const std::string& reason) {
-    Space& root = spaces_[static_cast<size_t>(find(s))];
-    if (root.reason.empty()) root.reason = reason;
+  void freeze(const Parts& parts, const std::string& reason) {
+    for (int p : parts) {
+      Space& root = spaces_[static_cast<size_t>(find(p))];
+      if (root.reason.empty()) root.reason = reason;
+    }
   }
 
   void freeze_value(const std::string& name, const std::string& reason) {
-    if (auto it = carried_.find(name); it != carried_.end()) freeze(it->second.space, reason);
+    if (auto it = carried_.find(name); it != carried_.end()) freeze(it->second.parts, reason);
   }
 
   void unite(int a, int b) {
@@ -159,25 +181,32 @@ class ChannelAnalysis {
     sb.parent = a;
   }
 
+  bool same_layout(const Parts& a, const Parts& b) const {
+    if (a.size() != b.size()) return false;
+    for (size_t k = 0; k < a.size(); ++k)
+      if (channels({a[k]}) != channels({b[k]})) return false;
+    return true;
+  }
+
   void carry(const std::string& value, Carried c) {
     if (value.empty()) return;
-    carried_[value] = c;
-    spaces_[static_cast<size_t>(c.space)].values.push_back(value);
+    for (int p : c.parts) spaces_[static_cast<size_t>(p)].values.push_back(value);
+    carried_[value] = std::move(c);
   }
 
   // A site on a stored tensor: only when the tensor's dim fits and nothing else reads it.
-  void add_site(int space, size_t node, const std::string& tensor, int64_t axis, int64_t block, bool producer = false) {
+  void add_site(const Parts& parts, size_t node, const std::string& tensor, int64_t axis, int64_t block,
+                bool producer = false) {
     const ir::WeightRef* w = float_weight(tensor);
     const ir::Node& n = graph_.nodes[node];
-    if (!w) return freeze(space, fmt::format("{} {}: '{}' is not a stored float32 tensor", n.op_type, n.label(), tensor));
+    if (!w) return freeze(parts, fmt::format("{} {}: '{}' is not a stored float32 tensor", n.op_type, n.label(), tensor));
     const Shape& s = w->stored->tensor.shape();
-    int64_t channels = spaces_[static_cast<size_t>(find(space))].channels;
-    if (axis < 0 || axis >= static_cast<int64_t>(s.size()) || s[static_cast<size_t>(axis)] != channels * block)
-      return freeze(space, fmt::format("{} {}: '{}' {} does not have {} channels on axis {}", n.op_type, n.label(), tensor,
-                                       shape_string(s), channels, axis));
+    if (axis < 0 || axis >= static_cast<int64_t>(s.size()) || s[static_cast<size_t>(axis)] != channels(parts) * block)
+      return freeze(parts, fmt::format("{} {}: '{}' {} does not have {} channels on axis {}", n.op_type, n.label(), tensor,
+                                       shape_string(s), channels(parts), axis));
     if (readers_[tensor] > 1)
-      return freeze(space, fmt::format("{} {}: weight '{}' is shared by {} nodes", n.op_type, n.label(), tensor, readers_[tensor]));
-    spaces_[static_cast<size_t>(space)].sites.push_back({tensor, axis, block, node, producer});
+      return freeze(parts, fmt::format("{} {}: weight '{}' is shared by {} nodes", n.op_type, n.label(), tensor, readers_[tensor]));
+    sites_.push_back({parts, tensor, axis, block, node, producer});
   }
 
   // A Conv with group 1 or a Gemm that reads a stored weight opens the space of its output.
@@ -191,14 +220,14 @@ class ChannelAnalysis {
     bool gemm = is_op(n, "Gemm") && n.attr_int("transA", 0) == 0 && ws.size() == 2;
     if (!conv && !gemm) return;
     int64_t out_axis = conv || n.attr_int("transB", 0) ? 0 : 1;
-    int s = new_space(ws[static_cast<size_t>(out_axis)]);
-    carry(n.outputs[0], {s, 1, 1});
-    if (filter_.excluded(n)) freeze(s, fmt::format("{} {}: excluded", n.op_type, n.label()));
-    add_site(s, i, n.inputs[1], out_axis, 1, true);
+    Parts parts{new_space(ws[static_cast<size_t>(out_axis)])};
+    carry(n.outputs[0], {parts, 1, 1});
+    if (filter_.excluded(n)) freeze(parts, fmt::format("{} {}: excluded", n.op_type, n.label()));
+    add_site(parts, i, n.inputs[1], out_axis, 1, true);
     if (n.inputs.size() < 3 || n.inputs[2].empty()) return;
     const Shape* bias = dims(n.inputs[2]);
     if (bias && product(*bias, 0, bias->size()) == 1) return;  // a broadcast scalar bias stays
-    add_site(s, i, n.inputs[2], bias ? static_cast<int64_t>(bias->size()) - 1 : 0, 1);
+    add_site(parts, i, n.inputs[2], bias ? static_cast<int64_t>(bias->size()) - 1 : 0, 1);
   }
 
   void pass_through(size_t i, const Carried& c) {
@@ -209,148 +238,202 @@ class ChannelAnalysis {
     return fmt::format("read by {} {}{}{}", n.op_type, n.label(), why.empty() ? "" : ": ", why);
   }
 
+  void block_inputs(size_t i, std::string_view why) {
+    const ir::Node& n = graph_.nodes[i];
+    for (const auto& in : n.inputs) freeze_value(in, blocked(n, why));
+  }
+
+  // The axis in [0, rank) of an op's `axis` attribute; -1 when the rank is unknown.
+  int64_t axis_attr(const ir::Node& n, const std::string& value, int64_t fallback) const {
+    int64_t axis = n.attr_int("axis", fallback);
+    const Shape* s = dims(value);
+    if (!s) return -1;
+    return axis < 0 ? axis + static_cast<int64_t>(s->size()) : axis;
+  }
+
   void visit(size_t i) {
     const ir::Node& n = graph_.nodes[i];
-    std::vector<size_t> spaced;
-    for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (carried_.count(n.inputs[k])) spaced.push_back(k);
     // Subgraphs read outer values by name: what they read is kept.
-    std::set<std::string> inner;
-    for (const auto& a : n.attributes) {
-      if (a.g) subgraph_reads(*a.g, inner);
-      for (const auto& sub : a.graphs) subgraph_reads(sub, inner);
-    }
-    for (const auto& name : inner) freeze_value(name, blocked(n, "a subgraph reads it"));
-    if (!spaced.empty()) consume(i, spaced);
+    for (const auto& name : subgraph_reads(n)) freeze_value(name, blocked(n, "a subgraph reads it"));
+    bool spaced = std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& in) { return carried_.count(in) > 0; });
+    if (spaced) consume(i);
     open_space(i);
   }
 
-  void consume(size_t i, const std::vector<size_t>& spaced) {
+  void consume(size_t i) {
     const ir::Node& n = graph_.nodes[i];
-    const Carried c = carried_.at(n.inputs[spaced[0]]);
-    auto block_all = [&](std::string_view why) {
-      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
+    auto only_first = [&] {
+      for (size_t k = 1; k < n.inputs.size(); ++k)
+        if (carried_.count(n.inputs[k])) return false;
+      return carried_.count(n.inputs[0]) > 0;
     };
-    if (!n.is_default_domain()) return block_all("custom domain");
-    if (filter_.excluded(n)) return block_all("excluded");
-    bool only_first = spaced.size() == 1 && spaced[0] == 0;
+    if (!n.is_default_domain()) return block_inputs(i, "custom domain");
+    if (filter_.excluded(n)) return block_inputs(i, "excluded");
+    if (is_op(n, "Concat")) return concat(i);
+    if (kElementwiseBinary.count(n.op_type)) return elementwise(i);
+    if (!only_first()) return block_inputs(i, "channels on a parameter input");
+    const Carried c = carried_.at(n.inputs[0]);
 
     if (kChannelwiseUnary.count(n.op_type)) {
-      if (!only_first) return block_all("channels on a parameter input");
       bool pooling = n.op_type.find("Pool") != std::string::npos;
-      if (pooling && c.block != 1) return block_all("pooling after a flatten");
+      if (pooling && c.block != 1) return block_inputs(i, "pooling after a flatten");
       if ((is_op(n, "MaxPool") || is_op(n, "Dropout")) && n.outputs.size() > 1 && !n.outputs[1].empty())
-        return block_all("second output used");
+        return block_inputs(i, "second output used");
       if ((is_op(n, "Resize") || is_op(n, "Upsample")) && n.inputs.size() > 3 && !n.inputs[3].empty())
-        return block_all("sizes include the channel count");
+        return block_inputs(i, "sizes include the channel count");
       return pass_through(i, c);
     }
     if (is_op(n, "BatchNormalization")) {
-      if (!only_first || c.axis != 1 || c.block != 1) return block_all("channels not on axis 1");
-      if (n.outputs.size() > 1) return block_all("training-mode outputs");
-      for (size_t k = 1; k < n.inputs.size() && k < 5; ++k) add_site(c.space, i, n.inputs[k], 0, 1);
+      if (c.axis != 1 || c.block != 1) return block_inputs(i, "channels not on axis 1");
+      if (n.outputs.size() > 1) return block_inputs(i, "training-mode outputs");
+      for (size_t k = 1; k < n.inputs.size() && k < 5; ++k) add_site(c.parts, i, n.inputs[k], 0, 1);
       return pass_through(i, c);
     }
-    if (kElementwiseBinary.count(n.op_type)) return elementwise(i, spaced);
     if (is_op(n, "Flatten")) {
       const Shape* x = dims(n.inputs[0]);
       if (n.attr_int("axis", 1) != 1 || c.axis != 1 || !x || x->size() < 2 || product(*x, 2, x->size()) < 0)
-        return block_all("not a flatten from axis 1 with static spatial dims");
-      return pass_through(i, {c.space, 1, c.block * product(*x, 2, x->size())});
+        return block_inputs(i, "not a flatten from axis 1 with static spatial dims");
+      return pass_through(i, {c.parts, 1, c.block * product(*x, 2, x->size())});
     }
-    if (is_op(n, "Reshape")) return reshape(i, c, spaced);
-    if (is_op(n, "Conv")) return conv(i, c, spaced);
+    if (is_op(n, "Reshape")) return reshape(i, c);
+    if (is_op(n, "Split")) return split(i, c);
+    if (is_op(n, "Conv")) return conv(i, c);
     if (is_op(n, "Gemm") || is_op(n, "MatMul")) {
-      if (!only_first || n.inputs.size() < 2 || !float_weight(n.inputs[1])) return block_all("no stored weight to cut");
+      if (n.inputs.size() < 2 || !float_weight(n.inputs[1])) return block_inputs(i, "no stored weight to cut");
       const Shape* x = dims(n.inputs[0]);
       const Shape& w = float_weight(n.inputs[1])->stored->tensor.shape();
-      if (!x || w.size() != 2 || c.axis != static_cast<int64_t>(x->size()) - 1) return block_all("channels not on the reduction axis");
-      if (is_op(n, "Gemm") && n.attr_int("transA", 0) != 0) return block_all("transA");
+      if (!x || w.size() != 2 || c.axis != static_cast<int64_t>(x->size()) - 1)
+        return block_inputs(i, "channels not on the reduction axis");
+      if (is_op(n, "Gemm") && n.attr_int("transA", 0) != 0) return block_inputs(i, "transA");
       int64_t axis = is_op(n, "Gemm") && n.attr_int("transB", 0) ? 1 : 0;
-      return add_site(c.space, i, n.inputs[1], axis, c.block);
+      return add_site(c.parts, i, n.inputs[1], axis, c.block);
     }
-    block_all("");
+    block_inputs(i, "");
   }
 
-  // Add/Mul/... : spaced operands share one choice; constants are cut along the channel axis
-  // unless they broadcast over it; other operands must broadcast over it.
-  void elementwise(size_t i, const std::vector<size_t>& spaced) {
+  // Add/Mul/... : operands that carry channels share one choice, part by part; constants are cut
+  // along the channel axis unless they broadcast over it; other operands must broadcast over it.
+  void elementwise(size_t i) {
     const ir::Node& n = graph_.nodes[i];
     const Shape* y = n.outputs.empty() ? nullptr : dims(n.outputs[0]);
-    auto block_all = [&](std::string_view why) {
-      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
-    };
-    if (!y) return block_all("output shape unknown");
-    const Carried first = carried_.at(n.inputs[spaced[0]]);
-    const Shape* x0 = dims(n.inputs[spaced[0]]);
-    if (!x0 || first.block != 1) return block_all("shape unknown or after a flatten");
+    if (!y) return block_inputs(i, "output shape unknown");
+    auto first_it = std::find_if(n.inputs.begin(), n.inputs.end(), [&](const std::string& in) { return carried_.count(in) > 0; });
+    const Carried first = carried_.at(*first_it);
+    const Shape* x0 = dims(*first_it);
+    if (!x0 || first.block != 1) return block_inputs(i, "shape unknown or after a flatten");
     int64_t axis = first.axis + static_cast<int64_t>(y->size() - x0->size());  // in the output's rank
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const std::string& in = n.inputs[k];
+    std::vector<std::pair<std::string, int64_t>> constants;                    // to cut, at their axis
+    for (const std::string& in : n.inputs) {
       if (in.empty()) continue;
       const Shape* s = dims(in);
-      if (!s) return block_all(fmt::format("shape of '{}' unknown", in));
+      if (!s) return block_inputs(i, fmt::format("shape of '{}' unknown", in));
       int64_t at = axis - static_cast<int64_t>(y->size() - s->size());
       int64_t dim = at >= 0 ? (*s)[static_cast<size_t>(at)] : 1;  // -1: unknown
       if (auto it = carried_.find(in); it != carried_.end()) {
-        if (it->second.block != 1 || at != it->second.axis) return block_all("channels on different axes");
-        if (spaces_[static_cast<size_t>(find(it->second.space))].channels != spaces_[static_cast<size_t>(find(first.space))].channels)
-          return block_all("operands with different channel counts");
-        unite(first.space, it->second.space);
+        if (it->second.block != 1 || at != it->second.axis) return block_inputs(i, "channels on different axes");
+        if (!same_layout(first.parts, it->second.parts)) return block_inputs(i, "operands with different channel layouts");
         continue;
       }
       if (dim == 1) continue;
-      if (!weights_.count(in)) return block_all(fmt::format("'{}' does not broadcast over the channels", in));
-      add_site(first.space, i, in, at, 1);
+      if (!weights_.count(in)) return block_inputs(i, fmt::format("'{}' does not broadcast over the channels", in));
+      constants.emplace_back(in, at);
     }
-    pass_through(i, {first.space, axis, 1});
+    for (const std::string& in : n.inputs)
+      if (auto it = carried_.find(in); it != carried_.end())
+        for (size_t k = 0; k < first.parts.size(); ++k) unite(first.parts[k], it->second.parts[k]);
+    for (const auto& [name, at] : constants) add_site(first.parts, i, name, at, 1);
+    pass_through(i, {first.parts, axis, 1});
   }
 
-  // Only the flatten form: [N, C, ...] -> [N, C * ...] with a stored shape.
-  void reshape(size_t i, const Carried& c, const std::vector<size_t>& spaced) {
+  // Along the channel axis, every input carrying channels: the output's parts are theirs in order.
+  void concat(size_t i) {
+    const ir::Node& n = graph_.nodes[i];
+    if (n.outputs.empty()) return;
+    int64_t axis = axis_attr(n, n.outputs[0], 0);
+    Carried out{{}, axis, 1};
+    for (const std::string& in : n.inputs) {
+      auto it = carried_.find(in);
+      if (it == carried_.end()) return block_inputs(i, fmt::format("'{}' carries no prunable channels", in));
+      if (it->second.axis != axis || it->second.block != 1) return block_inputs(i, "not along the channel axis");
+      out.parts.insert(out.parts.end(), it->second.parts.begin(), it->second.parts.end());
+    }
+    pass_through(i, out);
+  }
+
+  // Along the channel axis with explicit sizes that fall on part boundaries: each output gets its parts.
+  void split(size_t i, const Carried& c) {
+    const ir::Node& n = graph_.nodes[i];
+    int64_t axis = axis_attr(n, n.inputs[0], 0);
+    if (axis != c.axis || c.block != 1) return block_inputs(i, "not along the channel axis");
+    std::vector<int64_t> sizes;
+    std::string sizes_tensor;
+    if (opset_ < 13) {
+      sizes = n.attr_ints("split");
+    } else if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
+      const ir::WeightRef* w = stored(n.inputs[1], DType::i64);
+      if (!w || readers_[n.inputs[1]] > 1) return block_inputs(i, "split sizes not a stored tensor of its own");
+      sizes.assign(w->stored->tensor.data<int64_t>(), w->stored->tensor.data<int64_t>() + w->stored->tensor.numel());
+      sizes_tensor = n.inputs[1];
+    }
+    if (sizes.size() != n.outputs.size()) return block_inputs(i, "split sizes not given explicitly");
+    CountRewrite rewrite{i, {}, sizes_tensor};
+    size_t part = 0;
+    for (size_t o = 0; o < sizes.size(); ++o) {
+      Parts parts;
+      int64_t taken = 0;
+      while (taken < sizes[o] && part < c.parts.size()) {
+        taken += channels({c.parts[part]});
+        parts.push_back(c.parts[part++]);
+      }
+      if (taken != sizes[o]) return block_inputs(i, "split sizes cut through a channel group");
+      rewrite.outputs.push_back(parts);
+    }
+    for (size_t o = 0; o < sizes.size(); ++o) carry(n.outputs[o], {rewrite.outputs[o], c.axis, 1});
+    counts_.push_back(std::move(rewrite));
+  }
+
+  // Only the flatten form: [N, C, ...] -> [N, C * ...] with a stored shape [0 or N, -1].
+  void reshape(size_t i, const Carried& c) {
     const ir::Node& n = graph_.nodes[i];
     const Shape* x = dims(n.inputs[0]);
     const Shape* y = n.outputs.empty() ? nullptr : dims(n.outputs[0]);
-    bool flatten = spaced.size() == 1 && spaced[0] == 0 && c.axis == 1 && x && y && y->size() == 2 && x->size() >= 2 &&
-                   product(*x, 2, x->size()) > 0 && n.inputs.size() > 1 && weights_.count(n.inputs[1]);
+    bool flatten = c.axis == 1 && x && y && y->size() == 2 && x->size() >= 2 && product(*x, 2, x->size()) > 0 &&
+                   n.inputs.size() > 1 && stored(n.inputs[1], DType::i64);
     if (flatten) {
       const Tensor& target = weights_.at(n.inputs[1]).stored->tensor;
-      flatten = target.numel() == 2 && target.dtype() == DType::i64 && target.data<int64_t>()[1] == -1 &&
+      flatten = target.numel() == 2 && target.data<int64_t>()[1] == -1 &&
                 (target.data<int64_t>()[0] == 0 || target.data<int64_t>()[0] == (*x)[0]);
     }
-    if (!flatten) {
-      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, "not a flatten to [N, -1]"));
-      return;
-    }
-    pass_through(i, {c.space, 1, c.block * product(*x, 2, x->size())});
+    if (!flatten) return block_inputs(i, "not a flatten to [N, -1]");
+    pass_through(i, {c.parts, 1, c.block * product(*x, 2, x->size())});
   }
 
-  void conv(size_t i, const Carried& c, const std::vector<size_t>& spaced) {
+  void conv(size_t i, const Carried& c) {
     const ir::Node& n = graph_.nodes[i];
-    auto block = [&](std::string_view why) {
-      for (size_t k : spaced) freeze(carried_.at(n.inputs[k]).space, blocked(n, why));
-    };
-    if (spaced.size() != 1 || spaced[0] != 0 || c.axis != 1 || c.block != 1) return block("channels on the weight");
+    if (c.axis != 1 || c.block != 1) return block_inputs(i, "channels not on axis 1");
     const ir::WeightRef* w = n.inputs.size() > 1 ? float_weight(n.inputs[1]) : nullptr;
-    if (!w) return block("no stored weight to cut");
+    if (!w) return block_inputs(i, "no stored weight to cut");
     const Shape& ws = w->stored->tensor.shape();
     int64_t group = n.attr_int("group", 1);
-    int64_t channels = spaces_[static_cast<size_t>(find(c.space))].channels;
-    if (group == 1) return add_site(c.space, i, n.inputs[1], 1, 1);
-    if (group != channels || ws[0] != channels || ws[1] != 1) return block("grouped Conv (only depthwise passes channels)");
-    add_site(c.space, i, n.inputs[1], 0, 1);
-    if (n.inputs.size() > 2 && !n.inputs[2].empty()) add_site(c.space, i, n.inputs[2], 0, 1);
-    spaces_[static_cast<size_t>(c.space)].depthwise.push_back(i);
+    if (group == 1) return add_site(c.parts, i, n.inputs[1], 1, 1);
+    if (group != channels(c.parts) || ws[0] != group || ws[1] != 1)
+      return block_inputs(i, "grouped Conv (only depthwise passes channels)");
+    add_site(c.parts, i, n.inputs[1], 0, 1);
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) add_site(c.parts, i, n.inputs[2], 0, 1);
+    counts_.push_back({i, {c.parts}, {}});
     pass_through(i, c);
   }
 
   ir::Graph& graph_;
+  int64_t opset_;
   const ShapeMap& shapes_;
   const NameFilter& filter_;
   std::map<std::string, ir::WeightRef> weights_;
   std::map<std::string, int> readers_;
   std::map<std::string, Carried> carried_;
   std::vector<Space> spaces_;
+  std::vector<Site> sites_;
+  std::vector<CountRewrite> counts_;
 };
 
 // Keeps the channels `keep` (ascending) along `axis`, `block` elements each.
@@ -448,42 +531,40 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
   std::vector<std::string> shape_warnings;
   ShapeMap shapes = shapes_of(model, options.shapes, shape_warnings);
   NameFilter filter(options.exclude);
-  ChannelAnalysis analysis(model.graph, shapes, filter);
+  ChannelAnalysis analysis(model, shapes, filter);
   analysis.run();
   auto before = layer_states(model, analysis, shapes);
 
-  // Members of each root space, and the channels each keeps.
-  std::vector<Space>& spaces = analysis.spaces();
-  std::map<int, std::vector<int>> members;
-  for (int s = 0; s < static_cast<int>(spaces.size()); ++s) members[analysis.find(s)].push_back(s);
+  // Per root space: its producers, and the channels it keeps.
+  const std::vector<Space>& spaces = analysis.spaces();
+  std::map<int, std::vector<const Site*>> producers;
+  for (int s = 0; s < static_cast<int>(spaces.size()); ++s) producers[analysis.find(s)];
+  for (const Site& site : analysis.sites())
+    if (site.producer) producers[analysis.find(site.parts[0])].push_back(&site);
   std::map<int, std::vector<int64_t>> kept;
   auto producers_text = [&](int root) {
     std::string names;
-    for (int s : members[root])
-      for (const Site& site : spaces[static_cast<size_t>(s)].sites)
-        if (site.producer) names += (names.empty() ? "" : ", ") + model.graph.nodes[site.node].label();
+    for (const Site* site : producers[root]) names += (names.empty() ? "" : ", ") + model.graph.nodes[site->node].label();
     return names;
   };
   nlohmann::ordered_json left_alone = nlohmann::ordered_json::array();
-  for (auto& [root, ids] : members) {
-    Space& r = spaces[static_cast<size_t>(root)];
-    int64_t channels = r.channels;
+  for (auto& [root, sites] : producers) {
+    int64_t channels = spaces[static_cast<size_t>(root)].channels;
     std::vector<double> importance(static_cast<size_t>(channels), 0.0);
-    std::string reason = r.reason;
-    for (int s : ids)
-      for (const Site& site : spaces[static_cast<size_t>(s)].sites) {
-        if (!site.producer || !reason.empty()) continue;
-        const ir::Node& node = model.graph.nodes[site.node];
-        std::optional<std::vector<double>> score;
-        if (options.criterion == PruneCriterion::bn) score = bn_gamma(model.graph, analysis, node);
-        else score = channel_norms(analysis.weight(site.tensor)->stored->tensor, site.axis, channels,
-                                   options.criterion == PruneCriterion::l2);
-        if (!score || static_cast<int64_t>(score->size()) != channels) {
-          reason = fmt::format("--criterion bn: no BatchNormalization reads {} alone", node.label());
-          continue;
-        }
-        for (int64_t c = 0; c < channels; ++c) importance[static_cast<size_t>(c)] += (*score)[static_cast<size_t>(c)];
+    std::string reason = spaces[static_cast<size_t>(root)].reason;
+    for (const Site* site : sites) {
+      if (!reason.empty()) break;
+      const ir::Node& node = model.graph.nodes[site->node];
+      std::optional<std::vector<double>> score;
+      if (options.criterion == PruneCriterion::bn) score = bn_gamma(model.graph, analysis, node);
+      else score = channel_norms(analysis.weight(site->tensor)->stored->tensor, site->axis, channels,
+                                 options.criterion == PruneCriterion::l2);
+      if (!score || static_cast<int64_t>(score->size()) != channels) {
+        reason = fmt::format("--criterion bn: no BatchNormalization reads {} alone", node.label());
+        break;
       }
+      for (int64_t c = 0; c < channels; ++c) importance[static_cast<size_t>(c)] += (*score)[static_cast<size_t>(c)];
+    }
     int64_t remove = std::llround(options.sparsity * static_cast<double>(channels));
     int64_t keep_count = std::max<int64_t>(1, channels - remove);
     if (reason.empty() && keep_count == channels) reason = "nothing to remove at this sparsity";
@@ -501,27 +582,61 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
     std::sort(order.begin(), order.end());
     kept[root] = order;
   }
+  // The kept channels of parts laid end to end; nullopt when none of them lost any.
+  auto kept_of = [&](const Parts& parts) -> std::optional<std::vector<int64_t>> {
+    std::vector<int64_t> out;
+    bool changed = false;
+    int64_t offset = 0;
+    for (int p : parts) {
+      int root = analysis.find(p);
+      int64_t channels = spaces[static_cast<size_t>(root)].channels;
+      if (auto it = kept.find(root); it != kept.end()) {
+        changed = true;
+        for (int64_t k : it->second) out.push_back(offset + k);
+      } else {
+        for (int64_t k = 0; k < channels; ++k) out.push_back(offset + k);
+      }
+      offset += channels;
+    }
+    return changed ? std::optional(out) : std::nullopt;
+  };
 
-  // Rewrite: cut every site of every pruned space; depthwise Convs get the new group count.
+  // Rewrite: cut every site; depthwise groups and Split sizes follow.
   std::map<std::string, std::pair<int64_t, std::string>> bytes_before;  // tensor -> (bytes, reader op)
   std::map<size_t, std::vector<int64_t>> kept_by_producer;
-  for (auto& [root, keep] : kept)
-    for (int s : members[root]) {
-      Space& sp = spaces[static_cast<size_t>(s)];
-      for (const Site& site : sp.sites) {
-        if (site.producer) kept_by_producer[site.node] = keep;
-        ir::WeightRef* w = analysis.weight(site.tensor);
-        bytes_before.try_emplace(site.tensor, w->stored->tensor.nbytes(), model.graph.nodes[site.node].op_type);
-        w->stored->tensor = take_channels(w->stored->tensor, site.axis, keep, site.block);
-      }
-      for (size_t d : sp.depthwise)
-        if (ir::Attribute* g = model.graph.nodes[d].attr("group")) g->i = static_cast<int64_t>(keep.size());
+  for (const Site& site : analysis.sites()) {
+    auto keep = kept_of(site.parts);
+    if (!keep) continue;
+    if (site.producer) kept_by_producer[site.node] = *keep;
+    ir::WeightRef* w = analysis.weight(site.tensor);
+    bytes_before.try_emplace(site.tensor, w->stored->tensor.nbytes(), model.graph.nodes[site.node].op_type);
+    w->stored->tensor = take_channels(w->stored->tensor, site.axis, *keep, site.block);
+  }
+  for (const CountRewrite& r : analysis.counts()) {
+    std::vector<int64_t> sizes;
+    bool changed = false;
+    for (const Parts& parts : r.outputs) {
+      auto keep = kept_of(parts);
+      changed = changed || keep.has_value();
+      sizes.push_back(keep ? static_cast<int64_t>(keep->size()) : analysis.channels(parts));
     }
+    if (!changed) continue;
+    ir::Node& node = model.graph.nodes[r.node];
+    if (is_op(node, "Conv")) {
+      node.attr("group")->i = sizes[0];
+    } else if (!r.sizes_tensor.empty()) {
+      analysis.weight(r.sizes_tensor)->stored->tensor =
+          Tensor::from_values<int64_t>(DType::i64, {static_cast<int64_t>(sizes.size())}, sizes);
+    } else {
+      node.attr("split")->ints = sizes;
+    }
+  }
   // Recorded shapes of values whose channels changed are stale: drop them (runtimes infer them).
   std::set<std::string> changed_values;
-  for (auto& [root, keep] : kept)
-    for (int s : members[root])
-      for (const auto& v : spaces[static_cast<size_t>(s)].values) changed_values.insert(v);
+  for (const auto& [root, keep] : kept)
+    for (int s = 0; s < static_cast<int>(spaces.size()); ++s)
+      if (analysis.find(s) == root)
+        for (const auto& v : spaces[static_cast<size_t>(s)].values) changed_values.insert(v);
   std::erase_if(model.graph.value_info, [&](const ir::ValueInfo& v) { return changed_values.count(v.name) > 0; });
 
   for (const auto& [name, info] : bytes_before) {

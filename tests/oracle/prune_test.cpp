@@ -259,6 +259,25 @@ TEST(PruneNm, OtherPatterns) {
 
 // ---- channel ----------------------------------------------------------------------------------
 
+// The pruned model computes, in ORT, what the original computes with the removed channels
+// zeroed (prune_mask_channels.py): for Relu networks a removed channel contributes nothing.
+void expect_same_as_masked_original(const fs::path& original, const fs::path& pruned, const Json& report,
+                                    const std::string& inputs_spec, const fs::path& dir) {
+  std::ofstream(dir / "report.json") << report.dump();
+  auto r = run({python(), (source_dir() / "tests" / "oracle" / "prune_mask_channels.py").string(), original.string(),
+                (dir / "report.json").string(), (dir / "masked.onnx").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::path inputs = make_inputs(inputs_spec, dir);
+  fs::path a = ort_outputs(dir / "masked.onnx", inputs, dir / "masked.npz");
+  fs::path b = ort_outputs(pruned, inputs, dir / "pruned.npz");
+  auto cmp = run({python(), "-c",
+                  "import numpy as np,sys; a=np.load(sys.argv[1]); b=np.load(sys.argv[2]); "
+                  "print(max(float(np.abs(a[k]-b[k]).max()/np.abs(a[k]).max()) for k in a.files))",
+                  a.string(), b.string()});
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
+  EXPECT_LT(std::stod(cmp.out), 1e-5);
+}
+
 // The floor: L1, 50% of the channels of every Conv/Gemm but the last: params and MACs at
 // most half, a genuinely smaller dense model that ORT runs; and it computes exactly what the
 // original computes with the removed channels zeroed (prune_mask_channels.py).
@@ -278,20 +297,37 @@ TEST(PruneChannel, CnnHalfTheChannels) {
   EXPECT_NE(j["left_alone"][0]["reason"].get<std::string>().find("graph output"), std::string::npos);
 
   expect_infer_agrees_with_ort(dir / "p.onnx", "input:float32:16,1,28,28");
-  std::ofstream(dir / "report.json") << j.dump();
-  auto r = run({python(), (source_dir() / "tests" / "oracle" / "prune_mask_channels.py").string(), cnn().string(),
-                (dir / "report.json").string(), (dir / "masked.onnx").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  fs::path inputs = make_inputs("input:float32:32,1,28,28", dir);
-  fs::path a = ort_outputs(dir / "masked.onnx", inputs, dir / "masked.npz");
-  fs::path b = ort_outputs(dir / "p.onnx", inputs, dir / "pruned.npz");
-  auto cmp = run({python(), "-c",
-                  "import numpy as np,sys; a=np.load(sys.argv[1])['logits']; b=np.load(sys.argv[2])['logits']; "
-                  "print(float(np.abs(a-b).max()/np.abs(a).max()))",
-                  a.string(), b.string()});
-  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
-  EXPECT_LT(std::stod(cmp.out), 1e-5);
+  expect_same_as_masked_original(cnn(), dir / "p.onnx", j, "input:float32:32,1,28,28", dir);
 }
+
+// Residual Add, depthwise Conv, Concat, Split (attribute at opset 11, stored sizes at 13), a
+// per-channel constant, GlobalAveragePool + Flatten into a Gemm, heads tied into the graph output.
+class ChannelPatterns : public ::testing::TestWithParam<int> {};
+
+TEST_P(ChannelPatterns, SmallerAndExactlyTheMaskedOriginal) {
+  fs::path dir = temp_dir("prune_channel_patterns_" + std::to_string(GetParam()));
+  auto made = run({python(), (source_dir() / "tests" / "oracle" / "make_prune_fixture.py").string(),
+                   (dir / "m.onnx").string(), std::to_string(GetParam())});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Json j = prune(dir / "m.onnx", dir / "p.onnx", {"--method", "channel", "--sparsity", "0.5"});
+  ASSERT_FALSE(j.empty());
+  std::map<std::string, Json> after;
+  for (const auto& layer : j["layers"]) after[layer["name"]] = layer["shape_after"];
+  EXPECT_EQ(after["conv1"], Json({4, 3, 3, 3}));
+  EXPECT_EQ(after["conv2"], Json({4, 4, 1, 1}));  // tied to conv1 by the residual Add: same channels
+  EXPECT_EQ(after["depthwise"], Json({4, 1, 3, 3}));
+  EXPECT_EQ(after["conv3"], Json({2, 3, 1, 1}));
+  EXPECT_EQ(after["conv4"], Json({3, 4, 3, 3}));  // reads the Split's first half: conv1's channels
+  EXPECT_EQ(after["conv6"], Json({5, 2, 1, 1}));  // reads the second half: conv3's
+  EXPECT_EQ(after["conv7"], Json({5, 6, 1, 1}));  // reads the Concat: 4 + 2 channels
+  EXPECT_EQ(after["fc"], Json({5, 3}));
+  ASSERT_EQ(j["left_alone"].size(), 1u);  // fc, conv6 and conv7 meet in the graph output
+  EXPECT_LT(j["macs"]["after"].get<int64_t>(), j["macs"]["before"].get<int64_t>() / 2);
+  expect_infer_agrees_with_ort(dir / "p.onnx", "x:float32:4,3,16,16");
+  expect_same_as_masked_original(dir / "m.onnx", dir / "p.onnx", j, "x:float32:8,3,16,16", dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Opsets, ChannelPatterns, ::testing::Values(11, 13));
 
 TEST(PruneChannel, BnCriterionNeedsBatchNorm) {
   // The bundled CNN has its BatchNorms folded into the Convs: nothing to rank by, nothing pruned.

@@ -10,7 +10,9 @@
 //     producers (Conv/Gemm weights and biases), from every op they pass through (BatchNormalization,
 //     per-channel constants of elementwise ops, depthwise Conv) and from their consumers' input
 //     channels (Conv) or input columns (Gemm/MatMul, a block of H*W columns per channel after a
-//     Flatten). Channels tied by a residual Add/Mul/Sub/Div share one choice.
+//     Flatten or a Reshape to [N, -1]). Channels tied by a residual Add/Mul/Sub/Div share one choice;
+//     a Concat lays its inputs' channels end to end and a Split along the same boundaries takes them
+//     apart again (its sizes are rewritten).
 // Preconditions: float32 weights (others are left alone and listed); channel: main graph, shapes
 //   static enough for ONNX shape inference to give the channel dims.
 // Math:
@@ -22,10 +24,12 @@
 //   channel — importance of channel c = Σ over the space's producers of ‖W_c‖₁ (l1), ‖W_c‖₂ (l2)
 //     or |γ_c| of the BatchNormalization right after each producer (bn); remove round(F * C) of
 //     the least important (at least one channel stays).
-// Known gaps: grouped (not depthwise) Conv, Concat, Split, Reshape other than a flatten, and MatMul
-//   reading channels on a non-last axis stop channel pruning of what they read (listed in the
-//   report with the reason, never a broken model); sparse storage only for initializers (Constant
-//   nodes stay dense).
+// Known gaps: grouped (not depthwise) Conv, a Split that cuts through a Concat's input, Reshape other
+//   than a flatten, Shape/Squeeze/Transpose and MatMul reading channels on a non-last axis stop
+//   channel pruning of what they read (listed in the report with the reason, never a broken
+//   model); channel pruning looks at the main graph only; sparse storage only for initializers
+//   (Constant nodes stay dense); onnx.checker (1.12) rejects the int32 sparse indices ONNX Runtime
+//   accepts (ARCHITECTURE.md chose them: --dense avoids sparse storage).
 #include <cstdint>
 #include <string>
 #include <vector>
