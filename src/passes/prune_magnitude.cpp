@@ -8,7 +8,9 @@
 #include <span>
 
 #include "mcompress/ir/weights.h"
+#include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
+#include "mcompress/report/inspect.h"
 #include "mcompress/support/error.h"
 
 namespace mcompress::passes {
@@ -18,7 +20,7 @@ namespace {
 // `reduce` (the op's reduction axis).
 struct Prunable {
   ir::WeightRef ref;
-  std::string op_type;
+  const ir::Node* node;  // the Conv / Gemm / MatMul that reads it
   int64_t outer = 1, reduce = 1, inner = 1;
 };
 
@@ -90,7 +92,7 @@ struct Collector {
       skipped.push_back(fmt::format("{}: {} weights are not pruned (float32 only)", ref.name(), dtype_name(ref.dtype())));
       return;
     }
-    Prunable p{ref, n.op_type};
+    Prunable p{ref, &n};
     if (!reduction_layout(n, ref.stored->tensor.shape(), p)) {
       skipped.push_back(fmt::format("{}: {} weight of rank {} is not pruned", ref.name(), n.op_type, ref.stored->tensor.rank()));
       return;
@@ -254,16 +256,39 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   std::vector<std::pair<ir::Graph*, std::string>> to_sparse;
   bool sparse_ok = options.sparse_storage && model.ir_version >= 6;
   std::string action = options.method == PruneMethod::nm ? "prune_nm" : "prune_magnitude";
+  std::vector<std::string> ignored;
+  auto shapes = onnxio::infer_shapes(model, options.shapes, &ignored);
+  for (const ir::WeightRef& w : ir::collect_weights(model.graph))
+    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   int64_t zeros = 0, total = 0;
   for (const auto& [weight, mask] : masks) {
     const ir::WeightRef& ref = weight.ref;
     Tensor& t = ref.stored->tensor;
     std::vector<float> before(t.data<float>(), t.data<float>() + t.numel());
     apply_mask(t, mask);
-    report::TensorChange c{mask.name, weight.op_type, action, ref.stored_bytes(), ref.stored_bytes(),
+    report::TensorChange c{mask.name, weight.node->op_type, action, ref.stored_bytes(), ref.stored_bytes(),
                            relative_error(before, {t.data<float>(), static_cast<size_t>(t.numel())}), mask.sparsity()};
-    zeros += std::llround(mask.sparsity() * static_cast<double>(mask.keep.size()));
-    total += static_cast<int64_t>(mask.keep.size());
+    int64_t numel = static_cast<int64_t>(mask.keep.size());
+    int64_t zeroed = std::llround(mask.sparsity() * static_cast<double>(numel));
+    zeros += zeroed;
+    total += numel;
+    // Zeros in a dense weight: the shape and the MACs a dense runtime executes stay; the non-zero
+    // MACs are what a sparse kernel would do.
+    std::optional<int64_t> macs = report::node_macs(*weight.node, shapes);
+    auto macs_json = [](std::optional<int64_t> m) { return m ? nlohmann::ordered_json(*m) : nlohmann::ordered_json(); };
+    layers.push_back({{"name", mask.name},
+                      {"op_type", weight.node->op_type},
+                      {"shape_before", mask.shape},
+                      {"shape_after", mask.shape},
+                      {"sparsity", mask.sparsity()},
+                      {"params_before", numel},
+                      {"params_after", numel - zeroed},
+                      {"macs_before", macs_json(macs)},
+                      {"macs_after", macs_json(macs)},
+                      {"nonzero_macs_after",
+                       macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - mask.sparsity())))
+                                      : std::nullopt)}});
     if (sparse_ok && ref.kind == ir::WeightKind::initializer && !listed_as_input(*ref.graph, mask.name))
       to_sparse.emplace_back(ref.graph, mask.name);
     result.changes.push_back(c);
@@ -295,6 +320,7 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
     result.extra["scope"] = options.scope == PruneScope::global ? "global" : "layer";
   }
   result.extra["sparsity"] = total ? static_cast<double>(zeros) / static_cast<double>(total) : 0.0;
+  result.extra["layers"] = layers;
   result.extra["pruned_weights"] = total;
   result.extra["skipped"] = skipped_json;
   for (const auto& s : skipped) result.warnings.push_back("left dense: " + s);
