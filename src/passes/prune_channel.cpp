@@ -55,6 +55,7 @@ struct Space {
   int64_t channels;
   std::string reason;  // why it is kept whole; empty: prunable
   std::vector<std::string> values;
+  int64_t groups = 1;  // a grouped Conv's output: each group loses the same number of channels
 };
 
 // A depthwise Conv's `group`, or a Split's sizes (attribute or stored input), follow the channels.
@@ -154,9 +155,9 @@ class ChannelAnalysis {
   }
   const ir::WeightRef* float_weight(const std::string& name) const { return stored(name, DType::f32); }
 
-  int new_space(int64_t channels) {
+  int new_space(int64_t channels, int64_t groups = 1) {
     int id = static_cast<int>(spaces_.size());
-    spaces_.push_back({id, channels, {}, {}});
+    spaces_.push_back({id, channels, {}, {}, groups});
     return id;
   }
 
@@ -178,6 +179,9 @@ class ChannelAnalysis {
     Space& sa = spaces_[static_cast<size_t>(a)];
     Space& sb = spaces_[static_cast<size_t>(b)];
     if (sa.reason.empty()) sa.reason = sb.reason;
+    if (sa.groups != sb.groups && sa.groups > 1 && sb.groups > 1 && sa.reason.empty())
+      sa.reason = fmt::format("tied channels of grouped Convs with {} and {} groups", sa.groups, sb.groups);
+    sa.groups = std::max(sa.groups, sb.groups);
     sb.parent = a;
   }
 
@@ -209,18 +213,20 @@ class ChannelAnalysis {
     sites_.push_back({parts, tensor, axis, block, node, producer});
   }
 
-  // A Conv with group 1 or a Gemm that reads a stored weight opens the space of its output.
+  // A Conv (not one a depthwise pass carried channels through) or a Gemm that reads a stored
+  // weight opens the space of its output; a grouped Conv's space loses channels evenly per group.
   void open_space(size_t i) {
     const ir::Node& n = graph_.nodes[i];
-    if (n.inputs.size() < 2 || n.outputs.empty()) return;
+    if (n.inputs.size() < 2 || n.outputs.empty() || carried_.count(n.outputs[0])) return;
     const ir::WeightRef* w = float_weight(n.inputs[1]);
     if (!w) return;
     const Shape& ws = w->stored->tensor.shape();
-    bool conv = is_op(n, "Conv") && n.attr_int("group", 1) == 1 && ws.size() >= 3;
+    int64_t groups = is_op(n, "Conv") ? n.attr_int("group", 1) : 1;
+    bool conv = is_op(n, "Conv") && ws.size() >= 3 && groups >= 1 && ws[0] % groups == 0;
     bool gemm = is_op(n, "Gemm") && n.attr_int("transA", 0) == 0 && ws.size() == 2;
     if (!conv && !gemm) return;
     int64_t out_axis = conv || n.attr_int("transB", 0) ? 0 : 1;
-    Parts parts{new_space(ws[static_cast<size_t>(out_axis)])};
+    Parts parts{new_space(ws[static_cast<size_t>(out_axis)], groups)};
     carry(n.outputs[0], {parts, 1, 1});
     if (filter_.excluded(n)) freeze(parts, fmt::format("{} {}: excluded", n.op_type, n.label()));
     add_site(parts, i, n.inputs[1], out_axis, 1, true);
@@ -417,7 +423,7 @@ class ChannelAnalysis {
     int64_t group = n.attr_int("group", 1);
     if (group == 1) return add_site(c.parts, i, n.inputs[1], 1, 1);
     if (group != channels(c.parts) || ws[0] != group || ws[1] != 1)
-      return block_inputs(i, "grouped Conv (only depthwise passes channels)");
+      return block_inputs(i, "grouped Conv reads whole groups (only a depthwise Conv passes channels)");
     add_site(c.parts, i, n.inputs[1], 0, 1);
     if (n.inputs.size() > 2 && !n.inputs[2].empty()) add_site(c.parts, i, n.inputs[2], 0, 1);
     counts_.push_back({i, {c.parts}, {}});
@@ -565,22 +571,28 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
       }
       for (int64_t c = 0; c < channels; ++c) importance[static_cast<size_t>(c)] += (*score)[static_cast<size_t>(c)];
     }
-    int64_t remove = std::llround(options.sparsity * static_cast<double>(channels));
-    int64_t keep_count = std::max<int64_t>(1, channels - remove);
-    if (reason.empty() && keep_count == channels) reason = "nothing to remove at this sparsity";
+    // The same number removed from each group (one group unless a grouped Conv produces them).
+    int64_t groups = spaces[static_cast<size_t>(root)].groups;
+    int64_t per_group = channels / groups;
+    int64_t remove = std::llround(options.sparsity * static_cast<double>(per_group));
+    int64_t keep_per_group = std::max<int64_t>(1, per_group - remove);
+    if (reason.empty() && keep_per_group == per_group) reason = "nothing to remove at this sparsity";
     if (!reason.empty()) {
       left_alone.push_back({{"layers", producers_text(root)}, {"channels", channels}, {"reason", reason}});
       result.warnings.push_back(fmt::format("kept whole: {} ({} channels): {}", producers_text(root), channels, reason));
       continue;
     }
-    std::vector<int64_t> order(static_cast<size_t>(channels));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      return importance[static_cast<size_t>(a)] > importance[static_cast<size_t>(b)];
-    });
-    order.resize(static_cast<size_t>(keep_count));
-    std::sort(order.begin(), order.end());
-    kept[root] = order;
+    std::vector<int64_t> keep;
+    for (int64_t g = 0; g < groups; ++g) {
+      std::vector<int64_t> order(static_cast<size_t>(per_group));
+      std::iota(order.begin(), order.end(), g * per_group);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        return importance[static_cast<size_t>(a)] > importance[static_cast<size_t>(b)];
+      });
+      keep.insert(keep.end(), order.begin(), order.begin() + keep_per_group);
+    }
+    std::sort(keep.begin(), keep.end());
+    kept[root] = keep;
   }
   // The kept channels of parts laid end to end; nullopt when none of them lost any.
   auto kept_of = [&](const Parts& parts) -> std::optional<std::vector<int64_t>> {

@@ -2,7 +2,7 @@
 """A small CNN with every channel-pruning pattern the pass follows, written for
 prune_test.cpp: residual Add (two Convs' channels tied), depthwise Conv, Concat of two spaces,
 a Conv reading the Concat (both spaces' kept channels, offset), Split back along the same boundaries (attribute below opset 13, stored input from 13), a
-per-channel constant Mul, GlobalAveragePool + Flatten into a Gemm, and three heads joined by Adds
+per-channel constant Mul, GlobalAveragePool + Flatten into a Gemm, and four heads joined by Adds
 into the graph output (kept whole). Relu after every producer and no biases after the residual,
 so a removed channel is exactly zero downstream (prune_mask_channels.py).
 
@@ -56,7 +56,13 @@ def main():
         helper.make_node("GlobalAveragePool", ["c7"], ["g7"]),
         helper.make_node("Flatten", ["g7"], ["head2"]),
         helper.make_node("Add", ["head0", "head1"], ["heads01"], name="heads"),
-        helper.make_node("Add", ["heads01", "head2"], ["y"], name="heads2"),
+        helper.make_node("Conv", ["x", w("Wg", 6, 1, 3, 3)], ["cg"], name="grouped", group=3, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["cg"], ["rg"]),
+        helper.make_node("Conv", ["rg", w("W8", 5, 6, 1, 1)], ["c8"], name="conv8"),
+        helper.make_node("GlobalAveragePool", ["c8"], ["g8"]),
+        helper.make_node("Flatten", ["g8"], ["head3"]),
+        helper.make_node("Add", ["heads01", "head2"], ["heads012"], name="heads2"),
+        helper.make_node("Add", ["heads012", "head3"], ["y"], name="heads3"),
     ]
     graph = helper.make_graph(nodes, "prune_patterns",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],

@@ -311,8 +311,8 @@ TEST(PruneChannel, CnnHalfTheChannels) {
   EXPECT_NEAR(e["accuracy"]["candidate"].get<double>(), 0.6463, 0.003);
 }
 
-// Residual Add, depthwise Conv, Concat, Split (attribute at opset 11, stored sizes at 13), a
-// per-channel constant, GlobalAveragePool + Flatten into a Gemm, heads tied into the graph output.
+// Residual Add, depthwise and grouped Conv, Concat, Split (attribute at opset 11, stored sizes at
+// 13), a per-channel constant, GlobalAveragePool + Flatten into a Gemm, heads tied into the graph output.
 class ChannelPatterns : public ::testing::TestWithParam<int> {};
 
 TEST_P(ChannelPatterns, SmallerAndExactlyTheMaskedOriginal) {
@@ -331,8 +331,16 @@ TEST_P(ChannelPatterns, SmallerAndExactlyTheMaskedOriginal) {
   EXPECT_EQ(after["conv4"], Json({3, 4, 3, 3}));  // reads the Split's first half: conv1's channels
   EXPECT_EQ(after["conv6"], Json({5, 2, 1, 1}));  // reads the second half: conv3's
   EXPECT_EQ(after["conv7"], Json({5, 6, 1, 1}));  // reads the Concat: 4 + 2 channels
+  EXPECT_EQ(after["grouped"], Json({3, 1, 3, 3}));  // 3 groups of 2 output channels: one each
+  EXPECT_EQ(after["conv8"], Json({5, 3, 1, 1}));
   EXPECT_EQ(after["fc"], Json({5, 3}));
-  ASSERT_EQ(j["left_alone"].size(), 1u);  // fc, conv6 and conv7 meet in the graph output
+  ASSERT_EQ(j["left_alone"].size(), 1u);  // fc, conv6, conv7 and conv8 meet in the graph output
+  for (const auto& layer : j["layers"])
+    if (layer["name"] == "grouped") {
+      std::vector<int64_t> kept = layer["kept_channels"];
+      ASSERT_EQ(kept.size(), 3u);
+      for (int64_t g = 0; g < 3; ++g) EXPECT_EQ(kept[static_cast<size_t>(g)] / 2, g);
+    }
   EXPECT_LT(j["macs"]["after"].get<int64_t>(), j["macs"]["before"].get<int64_t>() / 2);
   expect_infer_agrees_with_ort(dir / "p.onnx", "x:float32:4,3,16,16");
   expect_same_as_masked_original(dir / "m.onnx", dir / "p.onnx", j, "x:float32:8,3,16,16", dir);
