@@ -26,12 +26,13 @@
 //   channel — importance of channel c = Σ over the space's producers of ‖W_c‖₁ (l1), ‖W_c‖₂ (l2)
 //     or |γ_c| of the BatchNormalization right after each producer (bn); remove round(F * C) of
 //     the least important (at least one channel stays).
-// Known gaps: the input channels of a grouped (not depthwise) Conv (whole groups are not removed), a Split that cuts through a Concat's input, Reshape other
-//   than a flatten, Shape/Squeeze/Transpose and MatMul reading channels on a non-last axis stop
-//   channel pruning of what they read (listed in the report with the reason, never a broken
-//   model); channel pruning looks at the main graph only; sparse storage only for initializers
-//   (Constant nodes stay dense); onnx.checker (1.12) rejects the int32 sparse indices ONNX Runtime
-//   accepts (ARCHITECTURE.md chose them: --dense avoids sparse storage).
+// Known gaps: the input channels of a grouped (not depthwise) Conv (whole groups are not removed),
+//   a Split that cuts through a Concat's input, Reshape other than a flatten, Shape / Squeeze /
+//   Transpose and MatMul reading channels on a non-last axis stop channel pruning of what they read
+//   (listed in the report with the reason, never a broken model); channel pruning looks at the main
+//   graph only; sparse storage only for initializers (Constant nodes stay dense); onnx.checker
+//   (1.12) rejects the int32 sparse indices ONNX Runtime accepts (ARCHITECTURE.md chose them;
+//   --dense avoids sparse storage).
 #include <cstdint>
 #include <string>
 #include <vector>
