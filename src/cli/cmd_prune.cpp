@@ -96,6 +96,9 @@ void register_prune(CLI::App& app) {
   cmd->add_option("--input-shape", options->input_shapes,
                   "Fix an input's shape for shape inference and MACs: NAME=D1,D2,... (repeatable)");
   cmd->add_option("--exclude", options->prune.exclude, "Leave matching node or weight names untouched (repeatable)");
+  cmd->add_option("--op-types", options->prune.op_types,
+                  "Only these ops' weights (magnitude, nm) or output channels (channel): Conv, Gemm, MatMul")
+      ->delimiter(',');
   cmd->add_flag("--dense", options->dense, "Keep pruned weights dense (no sparse_initializer)");
   cmd->add_option("--threads", options->threads, "Worker threads (output does not depend on it)");
   cmd->add_option("--seed", options->seed, "Seed (pruning is deterministic; accepted for uniformity)");

@@ -1,6 +1,7 @@
 // What every pruning method shares: options, masks, and the dispatch.
 #include "mcompress/passes/prune.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -26,8 +27,14 @@ void PruneOptions::validate() const {
   if (!(sparsity >= 0 && sparsity < 1)) throw_usage("--sparsity {}: expected a fraction in [0, 1)", sparsity);
   auto [n_, m_] = parse_nm(nm);
   if (n_ <= 0 || m_ <= n_ || m_ > 1024) throw_usage("--nm '{}': expected N:M with 0 < N < M <= 1024, e.g. 2:4", nm);
+  for (const auto& op : op_types)
+    if (op != "Conv" && op != "Gemm" && op != "MatMul") throw_usage("--op-types: '{}' is not one of Conv, Gemm, MatMul", op);
   if (criterion == PruneCriterion::bn && method != PruneMethod::channel)
     throw_usage("--criterion bn ranks channels: it needs --method channel");
+}
+
+bool PruneOptions::selects(std::string_view op_type) const {
+  return op_types.empty() || std::find(op_types.begin(), op_types.end(), op_type) != op_types.end();
 }
 
 int64_t PruneOptions::n() const { return parse_nm(nm).first; }

@@ -87,8 +87,8 @@ int64_t product(const Shape& s, size_t from, size_t to) {
 
 class ChannelAnalysis {
  public:
-  ChannelAnalysis(ir::Model& model, const ShapeMap& shapes, const NameFilter& filter)
-      : graph_(model.graph), opset_(model.opset("")), shapes_(shapes), filter_(filter) {
+  ChannelAnalysis(ir::Model& model, const ShapeMap& shapes, const NameFilter& filter, const PruneOptions& options)
+      : graph_(model.graph), opset_(model.opset("")), shapes_(shapes), filter_(filter), options_(options) {
     for (const ir::WeightRef& w : ir::collect_weights(graph_))
       if (w.graph == &graph_ && !w.sparse) weights_.emplace(w.name(), w);
     for (const ir::Node& n : graph_.nodes) {
@@ -229,6 +229,7 @@ class ChannelAnalysis {
     Parts parts{new_space(ws[static_cast<size_t>(out_axis)], groups)};
     carry(n.outputs[0], {parts, 1, 1});
     if (filter_.excluded(n)) freeze(parts, fmt::format("{} {}: excluded", n.op_type, n.label()));
+    if (!options_.selects(n.op_type)) freeze(parts, fmt::format("{} {}: not in --op-types", n.op_type, n.label()));
     add_site(parts, i, n.inputs[1], out_axis, 1, true);
     if (n.inputs.size() < 3 || n.inputs[2].empty()) return;
     const Shape* bias = dims(n.inputs[2]);
@@ -434,6 +435,7 @@ class ChannelAnalysis {
   int64_t opset_;
   const ShapeMap& shapes_;
   const NameFilter& filter_;
+  const PruneOptions& options_;
   std::map<std::string, ir::WeightRef> weights_;
   std::map<std::string, int> readers_;
   std::map<std::string, Carried> carried_;
@@ -537,7 +539,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
   std::vector<std::string> shape_warnings;
   ShapeMap shapes = shapes_of(model, options.shapes, shape_warnings);
   NameFilter filter(options.exclude);
-  ChannelAnalysis analysis(model, shapes, filter);
+  ChannelAnalysis analysis(model, shapes, filter, options);
   analysis.run();
   auto before = layer_states(model, analysis, shapes);
 

@@ -58,6 +58,7 @@ const ir::WeightRef* lookup(const std::vector<const WeightsByName*>& scopes, con
 struct Collector {
   std::map<const ir::Graph*, WeightsByName> by_graph;
   const NameFilter& filter;
+  const PruneOptions& options;
   std::vector<Prunable> out;
   std::vector<std::string>& skipped;
   std::vector<const ir::NamedTensor*> seen;
@@ -84,6 +85,7 @@ struct Collector {
       skipped.push_back(ref.name() + ": excluded");
       return;
     }
+    if (!options.selects(n.op_type)) return;
     if (ref.sparse) {
       skipped.push_back(ref.name() + ": already stored sparse");
       return;
@@ -101,8 +103,9 @@ struct Collector {
   }
 };
 
-std::vector<Prunable> prunable_weights(ir::Model& model, const NameFilter& filter, std::vector<std::string>& skipped) {
-  Collector c{{}, filter, {}, skipped, {}};
+std::vector<Prunable> prunable_weights(ir::Model& model, const PruneOptions& options, std::vector<std::string>& skipped) {
+  NameFilter filter(options.exclude);
+  Collector c{{}, filter, options, {}, skipped, {}};
   for (const ir::WeightRef& w : ir::collect_weights(model.graph)) c.by_graph[w.graph].emplace(w.name(), w);
   c.collect(model.graph, {});
   return std::move(c.out);
@@ -206,7 +209,7 @@ struct Masked {
 
 // Each prunable weight with its mask, in weight order.
 std::vector<Masked> masks_for(ir::Model& model, const PruneOptions& options, std::vector<std::string>& skip) {
-  std::vector<Prunable> weights = prunable_weights(model, NameFilter(options.exclude), skip);
+  std::vector<Prunable> weights = prunable_weights(model, options, skip);
   std::vector<Masked> masks;
   auto add = [&](const Prunable& p, std::vector<uint8_t> keep) {
     masks.push_back({p, {p.ref.name(), p.ref.stored->tensor.shape(), std::move(keep)}});

@@ -56,9 +56,11 @@ struct PruneOptions {
   bool sparse_storage = true;               // magnitude / nm: sparse_initializer where smaller
   onnxio::ShapeOptions shapes;              // channel: input shapes for shape inference and MACs
   std::vector<std::string> exclude;         // --exclude regexes over node and weight names
+  std::vector<std::string> op_types;        // empty: Conv, Gemm, MatMul; channel: whose outputs lose channels
 
   // Throws usage errors naming the flag (--sparsity 1.2, --nm 4:2).
   void validate() const;
+  bool selects(std::string_view op_type) const;  // by op_types
   int64_t n() const;  // parsed from nm
   int64_t m() const;
 };
