@@ -1,6 +1,6 @@
 // --method channel: structured channel removal (see prune.h).
 //
-// Analysis first, rewrite once. Every Conv (group 1) or Gemm with a stored weight opens a channel
+// Analysis first, rewrite once. Every Conv, Gemm or MatMul with a stored weight opens a channel
 // space: the channels of its output. Walking the graph in order, a space follows its values through
 // ops that keep channels apart (activations, BatchNormalization, pooling, depthwise Conv, Flatten,
 // elementwise ops with per-channel or scalar constants) and ends at consumers that read it as input
@@ -213,7 +213,7 @@ class ChannelAnalysis {
     sites_.push_back({parts, tensor, axis, block, node, producer});
   }
 
-  // A Conv (not one a depthwise pass carried channels through) or a Gemm that reads a stored
+  // A Conv (not one a depthwise pass carried channels through), Gemm or MatMul that reads a stored
   // weight opens the space of its output; a grouped Conv's space loses channels evenly per group.
   void open_space(size_t i) {
     const ir::Node& n = graph_.nodes[i];
@@ -222,12 +222,15 @@ class ChannelAnalysis {
     if (!w) return;
     const Shape& ws = w->stored->tensor.shape();
     int64_t groups = is_op(n, "Conv") ? n.attr_int("group", 1) : 1;
+    const Shape* y = dims(n.outputs[0]);
     bool conv = is_op(n, "Conv") && ws.size() >= 3 && groups >= 1 && ws[0] % groups == 0;
     bool gemm = is_op(n, "Gemm") && n.attr_int("transA", 0) == 0 && ws.size() == 2;
-    if (!conv && !gemm) return;
-    int64_t out_axis = conv || n.attr_int("transB", 0) ? 0 : 1;
+    bool matmul = is_op(n, "MatMul") && ws.size() == 2 && y && !y->empty();
+    if (!conv && !gemm && !matmul) return;
+    int64_t out_axis = conv || (gemm && n.attr_int("transB", 0)) ? 0 : 1;
+    int64_t value_axis = matmul ? static_cast<int64_t>(y->size()) - 1 : 1;  // MatMul: channels last
     Parts parts{new_space(ws[static_cast<size_t>(out_axis)], groups)};
-    carry(n.outputs[0], {parts, 1, 1});
+    carry(n.outputs[0], {parts, value_axis, 1});
     if (filter_.excluded(n)) freeze(parts, fmt::format("{} {}: excluded", n.op_type, n.label()));
     if (!options_.selects(n.op_type)) freeze(parts, fmt::format("{} {}: not in --op-types", n.op_type, n.label()));
     add_site(parts, i, n.inputs[1], out_axis, 1, true);
@@ -282,8 +285,8 @@ class ChannelAnalysis {
     const Carried c = carried_.at(n.inputs[0]);
 
     if (kChannelwiseUnary.count(n.op_type)) {
-      bool pooling = n.op_type.find("Pool") != std::string::npos;
-      if (pooling && c.block != 1) return block_inputs(i, "pooling after a flatten");
+      bool spatial = n.op_type.find("Pool") != std::string::npos || is_op(n, "Resize") || is_op(n, "Upsample");
+      if (spatial && (c.axis != 1 || c.block != 1)) return block_inputs(i, "channels not on axis 1");
       if ((is_op(n, "MaxPool") || is_op(n, "Dropout")) && n.outputs.size() > 1 && !n.outputs[1].empty())
         return block_inputs(i, "second output used");
       if ((is_op(n, "Resize") || is_op(n, "Upsample")) && n.inputs.size() > 3 && !n.inputs[3].empty())

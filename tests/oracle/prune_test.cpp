@@ -371,6 +371,23 @@ TEST(PruneChannel, ConvsOnlyMatchesPyTorchsParams) {
   expect_infer_agrees_with_ort(dir / "p.onnx", "input:float32:16,1,28,28");
 }
 
+// The ViT's MLP hidden neurons (MatMul -> bias Add -> GELU -> MatMul) are removed; attention and the
+// residual stream (LayerNorm, Shape, Reshape) are kept whole and listed. GELU(0) = 0, so the
+// pruned model is exactly the original with those neurons zeroed.
+TEST(PruneChannel, VitMlpHiddenNeurons) {
+  fs::path dir = temp_dir("prune_channel_vit");
+  Json j = prune(vit(), dir / "p.onnx", {"--method", "channel", "--sparsity", "0.5"});
+  ASSERT_FALSE(j.empty());
+  ASSERT_EQ(j["layers"].size(), 12u);  // 6 blocks x (mlp.0 rows out, mlp.2 rows in)
+  for (const auto& layer : j["layers"]) EXPECT_NE(layer["name"].get<std::string>().find("/mlp/"), std::string::npos);
+  EXPECT_EQ(j["layers"][0]["shape_after"], Json({128, 128}));
+  EXPECT_EQ(j["layers"][1]["shape_after"], Json({128, 128}));
+  EXPECT_LT(j["macs"]["after"].get<int64_t>(), j["macs"]["before"].get<int64_t>());
+  EXPECT_GT(j["left_alone"].size(), 6u);
+  expect_infer_agrees_with_ort(dir / "p.onnx", "input:float32:8,1,28,28");
+  expect_same_as_masked_original(vit(), dir / "p.onnx", j, "input:float32:8,1,28,28", dir);
+}
+
 TEST(PruneChannel, BnCriterionNeedsBatchNorm) {
   // The bundled CNN has its BatchNorms folded into the Convs: nothing to rank by, nothing pruned.
   fs::path dir = temp_dir("prune_channel_bn_cnn");

@@ -7,7 +7,8 @@
 //   magnitude / nm — the same graph, pruned weights zeroed in place. A pruned initializer is stored
 //     as a sparse_initializer (int32 linear indices) when that makes the file smaller, and only then.
 //   channel — a smaller dense graph: the removed output channels/neurons disappear from their
-//     producers (Conv/Gemm weights and biases), from every op they pass through (BatchNormalization,
+//     producers (Conv/Gemm/MatMul weights and biases; a MatMul's channels are its last axis, its
+//     bias the constant of the Add after it), from every op they pass through (BatchNormalization,
 //     per-channel constants of elementwise ops, depthwise Conv) and from their consumers' input
 //     channels (Conv) or input columns (Gemm/MatMul, a block of H*W columns per channel after a
 //     Flatten or a Reshape to [N, -1]). Channels tied by a residual Add/Mul/Sub/Div share one choice;
