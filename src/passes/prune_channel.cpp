@@ -48,6 +48,7 @@ struct Site {
   int64_t block = 1;
   size_t node = 0;        // the node that reads it
   bool producer = false;  // the weight whose rows define a space's channels (ranked by the criterion)
+  int64_t groups = 1;     // a grouped Conv's weight: each block of rows reads its own group's channels
 };
 
 struct Space {
@@ -426,12 +427,26 @@ class ChannelAnalysis {
     const Shape& ws = w->stored->tensor.shape();
     int64_t group = n.attr_int("group", 1);
     if (group == 1) return add_site(c.parts, i, n.inputs[1], 1, 1);
-    if (group != channels(c.parts) || ws[0] != group || ws[1] != 1)
-      return block_inputs(i, "grouped Conv reads whole groups (only a depthwise Conv passes channels)");
+    if (group != channels(c.parts) || ws[0] != group || ws[1] != 1) return grouped_input(i, c, group);
     add_site(c.parts, i, n.inputs[1], 0, 1);
     if (n.inputs.size() > 2 && !n.inputs[2].empty()) add_site(c.parts, i, n.inputs[2], 0, 1);
     counts_.push_back({i, {c.parts}, {}});
     pass_through(i, c);
+  }
+
+  // A grouped Conv reads its input in `group` blocks: every block loses the same number of
+  // channels, and each block of weight rows keeps its own block's input channels.
+  void grouped_input(size_t i, const Carried& c, int64_t group) {
+    const ir::Node& n = graph_.nodes[i];
+    const Shape& ws = float_weight(n.inputs[1])->stored->tensor.shape();
+    if (c.parts.size() != 1 || channels(c.parts) != group * ws[1] || ws[0] % group != 0)
+      return block_inputs(i, "grouped Conv over a Concat or with inconsistent channels");
+    if (readers_[n.inputs[1]] > 1) return block_inputs(i, fmt::format("weight '{}' is shared", n.inputs[1]));
+    Space& root = spaces_[static_cast<size_t>(find(c.parts[0]))];
+    if (root.groups != 1 && root.groups != group)
+      return block_inputs(i, fmt::format("channels tied to {} groups elsewhere, {} here", root.groups, group));
+    root.groups = group;
+    sites_.push_back({c.parts, n.inputs[1], 1, 1, i, false, group});
   }
 
   ir::Graph& graph_;
@@ -463,6 +478,27 @@ Tensor take_channels(const Tensor& t, int64_t axis, const std::vector<int64_t>& 
     for (int64_t k : keep) {
       std::memcpy(dst, t.storage().data() + ((o * dim + k * block) * inner) * width, static_cast<size_t>(chunk));
       dst += chunk;
+    }
+  return out;
+}
+
+// A grouped Conv's weight [O, C/g, ...]: rows of group j keep the kept channels of input block j
+// (the same number in every block).
+Tensor take_grouped(const Tensor& t, const std::vector<int64_t>& keep, int64_t groups) {
+  const Shape& s = t.shape();
+  int64_t rows_per_group = s[0] / groups, per_group = s[1];
+  int64_t inner = product(s, 2, s.size());
+  int64_t width = t.nbytes() / std::max<int64_t>(t.numel(), 1);
+  std::vector<std::vector<int64_t>> local(static_cast<size_t>(groups));
+  for (int64_t k : keep) local[static_cast<size_t>(k / per_group)].push_back(k % per_group);
+  Shape out_shape = s;
+  out_shape[1] = static_cast<int64_t>(local[0].size());
+  Tensor out(t.dtype(), out_shape);
+  char* dst = out.storage().data();
+  for (int64_t r = 0; r < s[0]; ++r)
+    for (int64_t k : local[static_cast<size_t>(r / rows_per_group)]) {
+      std::memcpy(dst, t.storage().data() + ((r * per_group + k) * inner) * width, static_cast<size_t>(inner * width));
+      dst += inner * width;
     }
   return out;
 }
@@ -627,7 +663,8 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
     if (site.producer) kept_by_producer[site.node] = *keep;
     ir::WeightRef* w = analysis.weight(site.tensor);
     bytes_before.try_emplace(site.tensor, w->stored->tensor.nbytes(), model.graph.nodes[site.node].op_type);
-    w->stored->tensor = take_channels(w->stored->tensor, site.axis, *keep, site.block);
+    w->stored->tensor = site.groups > 1 ? take_grouped(w->stored->tensor, *keep, site.groups)
+                                        : take_channels(w->stored->tensor, site.axis, *keep, site.block);
   }
   for (const CountRewrite& r : analysis.counts()) {
     std::vector<int64_t> sizes;

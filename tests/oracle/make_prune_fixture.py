@@ -2,7 +2,7 @@
 """A small CNN with every channel-pruning pattern the pass follows, written for
 prune_test.cpp: residual Add (two Convs' channels tied), depthwise Conv, Concat of two spaces,
 a Conv reading the Concat (both spaces' kept channels, offset), Split back along the same boundaries (attribute below opset 13, stored input from 13), a
-per-channel constant Mul, GlobalAveragePool + Flatten into a Gemm, and four heads joined by Adds
+per-channel constant Mul, GlobalAveragePool + Flatten into a Gemm, and five heads joined by Adds
 into the graph output (kept whole). Relu after every producer and no biases after the residual,
 so a removed channel is exactly zero downstream (prune_mask_channels.py).
 
@@ -62,7 +62,15 @@ def main():
         helper.make_node("GlobalAveragePool", ["c8"], ["g8"]),
         helper.make_node("Flatten", ["g8"], ["head3"]),
         helper.make_node("Add", ["heads01", "head2"], ["heads012"], name="heads2"),
-        helper.make_node("Add", ["heads012", "head3"], ["y"], name="heads3"),
+        helper.make_node("Conv", ["x", w("W10", 8, 3, 1, 1), w("b10", 8)], ["c10"], name="conv10"),
+        helper.make_node("Relu", ["c10"], ["r10"]),
+        helper.make_node("Conv", ["r10", w("W11", 6, 4, 3, 3)], ["c11"], name="grouped_reader", group=2, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c11"], ["r11"]),
+        helper.make_node("Conv", ["r11", w("W12", 5, 6, 1, 1)], ["c12"], name="conv12"),
+        helper.make_node("GlobalAveragePool", ["c12"], ["g12"]),
+        helper.make_node("Flatten", ["g12"], ["head4"]),
+        helper.make_node("Add", ["heads012", "head3"], ["heads0123"], name="heads3"),
+        helper.make_node("Add", ["heads0123", "head4"], ["y"], name="heads4"),
     ]
     graph = helper.make_graph(nodes, "prune_patterns",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],

@@ -342,14 +342,23 @@ TEST_P(ChannelPatterns, SmallerAndExactlyTheMaskedOriginal) {
   EXPECT_EQ(after["conv7"], Json({5, 6, 1, 1}));  // reads the Concat: 4 + 2 channels
   EXPECT_EQ(after["grouped"], Json({3, 1, 3, 3}));  // 3 groups of 2 output channels: one each
   EXPECT_EQ(after["conv8"], Json({5, 3, 1, 1}));
+  EXPECT_EQ(after["conv10"], Json({4, 3, 1, 1}));          // read by a 2-group Conv: 2 kept per group
+  EXPECT_EQ(after["grouped_reader"], Json({2, 2, 3, 3}));  // 2 groups: 1 of 3 outputs, 2 of 4 inputs each
+  EXPECT_EQ(after["conv12"], Json({5, 2, 1, 1}));
   EXPECT_EQ(after["fc"], Json({5, 3}));
-  ASSERT_EQ(j["left_alone"].size(), 1u);  // fc, conv6, conv7 and conv8 meet in the graph output
-  for (const auto& layer : j["layers"])
+  ASSERT_EQ(j["left_alone"].size(), 1u);  // the heads meet in the graph output
+  for (const auto& layer : j["layers"]) {
     if (layer["name"] == "grouped") {
       std::vector<int64_t> kept = layer["kept_channels"];
       ASSERT_EQ(kept.size(), 3u);
       for (int64_t g = 0; g < 3; ++g) EXPECT_EQ(kept[static_cast<size_t>(g)] / 2, g);
     }
+    if (layer["name"] == "conv10") {
+      std::vector<int64_t> kept = layer["kept_channels"];
+      ASSERT_EQ(kept.size(), 4u);
+      EXPECT_TRUE(kept[1] < 4 && kept[2] >= 4) << layer.dump();  // two in each group of the reader
+    }
+  }
   EXPECT_LT(j["macs"]["after"].get<int64_t>(), j["macs"]["before"].get<int64_t>() / 2);
   expect_infer_agrees_with_ort(dir / "p.onnx", "x:float32:4,3,16,16");
   expect_same_as_masked_original(dir / "m.onnx", dir / "p.onnx", j, "x:float32:8,3,16,16", dir);

@@ -14,8 +14,8 @@
 //     Flatten or a Reshape to [N, -1]). Channels tied by a residual Add/Mul/Sub/Div share one choice;
 //     a Concat lays its inputs' channels end to end and a Split along the same boundaries takes them
 //     apart again (its sizes are rewritten). A grouped Conv's outputs lose the same number of
-//     channels in every group (its groups move together; `group` stays); a depthwise Conv passes
-//     its input's channels through (`group` follows).
+//     channels in every group, and so does each group of its input (groups move together; `group`
+//     stays); a depthwise Conv passes its input's channels through (`group` follows).
 // Preconditions: float32 weights (others are left alone and listed); channel: main graph, shapes
 //   static enough for ONNX shape inference to give the channel dims.
 // Math:
@@ -27,8 +27,8 @@
 //   channel — importance of channel c = Σ over the space's producers of ‖W_c‖₁ (l1), ‖W_c‖₂ (l2)
 //     or |γ_c| of the BatchNormalization right after each producer (bn); remove round(F * C) of
 //     the least important (at least one channel stays).
-// Known gaps: the input channels of a grouped (not depthwise) Conv (whole groups are not removed),
-//   a Split that cuts through a Concat's input, Reshape other than a flatten, Shape / Squeeze /
+// Known gaps: a grouped Conv reading a Concat, whole groups are never removed, a Split that cuts
+//   through a Concat's input, Reshape other than a flatten, Shape / Squeeze /
 //   Transpose and MatMul reading channels on a non-last axis stop channel pruning of what they read
 //   (listed in the report with the reason, never a broken model); channel pruning looks at the main
 //   graph only; sparse storage only for initializers (Constant nodes stay dense); onnx.checker
