@@ -49,26 +49,34 @@ def main():
         helper.make_node("GlobalAveragePool", ["r4"], ["g4"]),
         helper.make_node("Flatten", ["g4"], ["f4"]),
         helper.make_node("Gemm", ["f4", w("W5", 5, 6), w("b5", 5)], ["head0"], name="fc", transB=1),
-        helper.make_node("Conv", ["s1", w("W6", 5, 4, 1, 1), w("b6", 5)], ["c6"], name="conv6"),
-        helper.make_node("GlobalAveragePool", ["c6"], ["g6"]),
-        helper.make_node("Flatten", ["g6"], ["head1"]),
-        helper.make_node("Conv", ["cat", w("W7", 5, 12, 1, 1)], ["c7"], name="conv7"),
-        helper.make_node("GlobalAveragePool", ["c7"], ["g7"]),
-        helper.make_node("Flatten", ["g7"], ["head2"]),
-        helper.make_node("Add", ["head0", "head1"], ["heads01"], name="heads"),
+    ]
+
+    def head(name, src, weight, out):
+        """A 1x1 Conv to 5 channels, pooled and flattened: [N, 5]."""
+        return [
+            helper.make_node("Conv", [src, weight], [name + "_out"], name=name),
+            helper.make_node("GlobalAveragePool", [name + "_out"], [name + "_pool"]),
+            helper.make_node("Flatten", [name + "_pool"], [out]),
+        ]
+
+    nodes += head("conv6", "s1", w("W6", 5, 4, 1, 1), "head1")
+    nodes += head("conv7", "cat", w("W7", 5, 12, 1, 1), "head2")
+    nodes += [
         helper.make_node("Conv", ["x", w("Wg", 6, 1, 3, 3)], ["cg"], name="grouped", group=3, pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["cg"], ["rg"]),
-        helper.make_node("Conv", ["rg", w("W8", 5, 6, 1, 1)], ["c8"], name="conv8"),
-        helper.make_node("GlobalAveragePool", ["c8"], ["g8"]),
-        helper.make_node("Flatten", ["g8"], ["head3"]),
-        helper.make_node("Add", ["heads01", "head2"], ["heads012"], name="heads2"),
+    ]
+    nodes += head("conv8", "rg", w("W8", 5, 6, 1, 1), "head3")
+    nodes += [
         helper.make_node("Conv", ["x", w("W10", 8, 3, 1, 1), w("b10", 8)], ["c10"], name="conv10"),
         helper.make_node("Relu", ["c10"], ["r10"]),
-        helper.make_node("Conv", ["r10", w("W11", 6, 4, 3, 3)], ["c11"], name="grouped_reader", group=2, pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["r10", w("W11", 6, 4, 3, 3)], ["c11"], name="grouped_reader", group=2,
+                         pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c11"], ["r11"]),
-        helper.make_node("Conv", ["r11", w("W12", 5, 6, 1, 1)], ["c12"], name="conv12"),
-        helper.make_node("GlobalAveragePool", ["c12"], ["g12"]),
-        helper.make_node("Flatten", ["g12"], ["head4"]),
+    ]
+    nodes += head("conv12", "r11", w("W12", 5, 6, 1, 1), "head4")
+    nodes += [
+        helper.make_node("Add", ["head0", "head1"], ["heads01"], name="heads"),
+        helper.make_node("Add", ["heads01", "head2"], ["heads012"], name="heads2"),
         helper.make_node("Add", ["heads012", "head3"], ["heads0123"], name="heads3"),
         helper.make_node("Add", ["heads0123", "head4"], ["y"], name="heads4"),
     ]
