@@ -1,8 +1,6 @@
 // mcompress inspect MODEL [--json]
-#include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "common.h"
 #include "mcompress/onnx/model_io.h"
@@ -22,21 +20,7 @@ struct InspectOptions {
 onnxio::ShapeOptions shape_options(const InspectOptions& options) {
   onnxio::ShapeOptions shapes;
   shapes.batch = options.batch;
-  for (const std::string& spec : options.input_shapes) {
-    auto eq = spec.rfind('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw_usage("--input-shape '{}': expected NAME=D1,D2,... (e.g. x=1,3,48,320)", spec);
-    std::vector<int64_t> dims;
-    std::stringstream ss(spec.substr(eq + 1));
-    std::string dim;
-    while (std::getline(ss, dim, ',')) {
-      char* end = nullptr;
-      long long d = std::strtoll(dim.c_str(), &end, 10);
-      if (dim.empty() || *end != '\0' || d < 0) throw_usage("--input-shape '{}': '{}' is not a dimension", spec, dim);
-      dims.push_back(d);
-    }
-    shapes.input_shapes[spec.substr(0, eq)] = dims;
-  }
+  shapes.input_shapes = parse_input_shapes(options.input_shapes);
   return shapes;
 }
 

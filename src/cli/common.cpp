@@ -1,6 +1,8 @@
 #include "common.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include "mcompress/support/error.h"
 #include "mcompress/support/file_io.h"
@@ -12,6 +14,26 @@ namespace fs = std::filesystem;
 void add_report_options(CLI::App& cmd, ReportOptions& options) {
   cmd.add_flag("--json", options.json, "Print the JSON report on stdout (logs go to stderr)");
   cmd.add_option("--report", options.report_path, "Also write the JSON report to this file");
+}
+
+std::map<std::string, std::vector<int64_t>> parse_input_shapes(const std::vector<std::string>& specs) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const std::string& spec : specs) {
+    auto eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw_usage("--input-shape '{}': expected NAME=D1,D2,... (e.g. x=1,3,48,320)", spec);
+    std::vector<int64_t> dims;
+    std::stringstream ss(spec.substr(eq + 1));
+    std::string dim;
+    while (std::getline(ss, dim, ',')) {
+      char* end = nullptr;
+      long long d = std::strtoll(dim.c_str(), &end, 10);
+      if (dim.empty() || *end != '\0' || d < 0) throw_usage("--input-shape '{}': '{}' is not a dimension", spec, dim);
+      dims.push_back(d);
+    }
+    shapes[spec.substr(0, eq)] = dims;
+  }
+  return shapes;
 }
 
 void add_data_options(CLI::App& cmd, DataOptions& options) {

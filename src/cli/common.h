@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <vector>
 #include <string>
 
 #include "mcompress/report/report.h"
@@ -29,6 +31,8 @@ struct DataOptions {
 };
 
 void add_report_options(CLI::App& cmd, ReportOptions& options);
+// --input-shape NAME=D1,D2,... (repeatable) -> whole shapes by input name; usage error when malformed.
+std::map<std::string, std::vector<int64_t>> parse_input_shapes(const std::vector<std::string>& specs);
 void add_data_options(CLI::App& cmd, DataOptions& options);
 // Bytes of a model file plus OUT.data beside it (the file --external-data writes).
 int64_t model_bytes(const std::filesystem::path& path);
@@ -58,5 +62,6 @@ void register_inspect(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_prune(CLI::App& app);
 
 }  // namespace mcompress::cli

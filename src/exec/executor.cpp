@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "mcompress/exec/op.h"
+#include "mcompress/ir/weights.h"
 #include "mcompress/support/error.h"
 
 namespace mcompress::exec {
@@ -35,6 +36,7 @@ void outer_reads(const ir::Graph& g, std::unordered_set<std::string>& out) {
   std::unordered_set<std::string> local;
   for (const auto& v : g.inputs) local.insert(v.name);
   for (const auto& t : g.initializers) local.insert(t.name);
+  for (const auto& s : g.sparse_initializers) local.insert(s.values.name);
   for (const auto& n : g.nodes)
     for (const auto& o : n.outputs) local.insert(o);
   for (const auto& n : g.nodes) {
@@ -104,8 +106,14 @@ struct Executor::Impl {
 
   void prepare(const ir::Graph& g) {
     Plan& plan = plans[&g];
-    plan.constant_storage.reserve(g.nodes.size());
+    // Pointers into constant_storage are kept: it must never reallocate.
+    plan.constant_storage.reserve(g.nodes.size() + g.sparse_initializers.size());
     for (const auto& t : g.initializers) plan.weights[t.name] = &t.tensor;
+    // Sparse initializers run as the dense tensors they stand for, expanded once.
+    for (const auto& s : g.sparse_initializers) {
+      plan.constant_storage.push_back(ir::densify(s));
+      plan.weights[s.values.name] = &plan.constant_storage.back();
+    }
     std::unordered_map<std::string, size_t> producer;
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (const auto& o : g.nodes[i].outputs) producer[o] = i;
@@ -267,6 +275,7 @@ Executor::Executor(const ir::Model& model, ExecOptions options)
     : model_(model), pool_(options.threads), impl_(std::make_unique<Impl>(model)) {
   std::unordered_set<std::string> initializers;
   for (const auto& t : model.graph.initializers) initializers.insert(t.name);
+  for (const auto& s : model.graph.sparse_initializers) initializers.insert(s.values.name);
   for (const auto& v : model.graph.inputs)
     if (!initializers.count(v.name)) inputs_.push_back(v);
   impl_->prepare(model.graph);

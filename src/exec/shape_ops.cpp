@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "kernels.h"
+#include "mcompress/ir/weights.h"
 
 namespace mcompress::exec {
 namespace {
@@ -780,35 +781,6 @@ void constant_of_shape(OpContext& ctx) {
   ctx.out(0) = std::move(out);
 }
 
-Tensor densify(const OpContext& ctx, const ir::SparseTensor& sparse) {
-  const Tensor& values = sparse.values.tensor;
-  const Tensor& indices = sparse.indices.tensor;
-  check_shape(ctx, sparse.dims);
-  int64_t width = element_width(ctx, values.dtype());
-  Tensor out(values.dtype(), sparse.dims);
-  int64_t nnz = values.numel();
-  std::vector<int64_t> idx = to_int64s(ctx, indices);
-  Shape strides = row_major_strides(sparse.dims);
-  bool coordinates = indices.rank() == 2;
-  if (static_cast<int64_t>(idx.size()) != (coordinates ? nnz * static_cast<int64_t>(sparse.dims.size()) : nnz))
-    ctx.fail("sparse_value indices do not match its values");
-  for (int64_t k = 0; k < nnz; ++k) {
-    int64_t at = 0;
-    if (coordinates) {
-      for (size_t d = 0; d < sparse.dims.size(); ++d) {
-        int64_t i = idx[static_cast<size_t>(k) * sparse.dims.size() + d];
-        if (i < 0 || i >= sparse.dims[d]) ctx.fail("sparse_value index out of range");
-        at += i * strides[d];
-      }
-    } else {
-      at = idx[static_cast<size_t>(k)];
-      if (at < 0 || at >= out.numel()) ctx.fail("sparse_value index out of range");
-    }
-    std::memcpy(out.storage().data() + at * width, values.storage().data() + k * width, static_cast<size_t>(width));
-  }
-  return out;
-}
-
 void constant(OpContext& ctx) {
   for (const ir::Attribute& a : ctx.node().attributes) {
     if (a.name == "value") {
@@ -817,7 +789,7 @@ void constant(OpContext& ctx) {
     }
     if (a.name == "sparse_value") {
       if (!a.sparse) ctx.fail("sparse_value is empty");
-      ctx.out(0) = densify(ctx, *a.sparse);
+      ctx.out(0) = ir::densify(*a.sparse);
       return;
     }
     if (a.name == "value_float") {

@@ -1,6 +1,9 @@
 #include "mcompress/ir/weights.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "mcompress/support/error.h"
 
 namespace mcompress::ir {
 namespace {
@@ -109,6 +112,39 @@ std::vector<std::string> constants_to_initializers(Graph& graph, bool main_graph
   std::vector<std::string> moved;
   move_constants(graph, main_graph_needs_inputs, moved);
   return moved;
+}
+
+Tensor densify(const SparseTensor& sparse) {
+  const Tensor& values = sparse.values.tensor;
+  const Tensor& indices = sparse.indices.tensor;
+  const std::string& name = sparse.values.name;
+  Tensor out(values.dtype(), sparse.dims);
+  int64_t nnz = values.numel();
+  int64_t rank = static_cast<int64_t>(sparse.dims.size());
+  bool coordinates = indices.rank() == 2;
+  if (indices.dtype() != DType::i32 && indices.dtype() != DType::i64)
+    throw_bad_input("sparse tensor '{}': indices must be int32 or int64", name);
+  if (indices.numel() != (coordinates ? nnz * rank : nnz))
+    throw_bad_input("sparse tensor '{}': {} indices for {} values", name, indices.numel(), nnz);
+  auto index = [&](int64_t i) {
+    return indices.dtype() == DType::i32 ? int64_t{indices.data<int32_t>()[i]} : indices.data<int64_t>()[i];
+  };
+  int64_t width = values.nbytes() / std::max<int64_t>(nnz, 1);
+  for (int64_t k = 0; k < nnz; ++k) {
+    int64_t at = 0;
+    if (coordinates) {
+      for (int64_t d = 0; d < rank; ++d) {
+        int64_t i = index(k * rank + d);
+        if (i < 0 || i >= sparse.dims[static_cast<size_t>(d)]) throw_bad_input("sparse tensor '{}': index out of range", name);
+        at = at * sparse.dims[static_cast<size_t>(d)] + i;
+      }
+    } else {
+      at = index(k);
+      if (at < 0 || at >= out.numel()) throw_bad_input("sparse tensor '{}': index {} out of range", name, at);
+    }
+    std::memcpy(out.storage().data() + at * width, values.storage().data() + k * width, static_cast<size_t>(width));
+  }
+  return out;
 }
 
 }  // namespace mcompress::ir

@@ -78,8 +78,14 @@ std::optional<std::vector<int64_t>> conv_output(const ir::Node& n, const std::ve
   return out;
 }
 
-// Multiply-accumulates of one Conv / Gemm / MatMul; nullopt when shapes are unknown.
+bool has_macs(const ir::Node& n) {
+  return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
+}
+
+}  // namespace
+
 std::optional<int64_t> node_macs(const ir::Node& n, const ShapeMap& shapes) {
+  if (!has_macs(n)) return std::nullopt;
   if (n.inputs.size() < 2 || n.outputs.empty()) return std::nullopt;
   const auto* a = known_dims(shapes, n.inputs[0]);
   const auto* b = known_dims(shapes, n.inputs[1]);
@@ -113,9 +119,7 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeMap& shapes) {
   return std::nullopt;
 }
 
-bool has_macs(const ir::Node& n) {
-  return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
-}
+namespace {
 
 struct Counts {
   int64_t nodes = 0;

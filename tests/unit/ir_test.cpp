@@ -167,6 +167,32 @@ TEST(Weights, ConstantThatIsAGraphOutputStaysANode) {
   EXPECT_EQ(then.nodes[0].op_type, "Constant");
 }
 
+TEST(Weights, DensifyLinearInt32AndCoordinateIndices) {
+  SparseTensor s;
+  s.values.name = "w";
+  s.dims = {2, 3};
+  std::vector<float> values = {5, 6};
+  s.values.tensor = Tensor::from_values<float>(DType::f32, {2}, values);
+  std::vector<int32_t> linear = {1, 4};
+  s.indices.tensor = Tensor::from_values<int32_t>(DType::i32, {2}, linear);
+  Tensor dense = densify(s);
+  EXPECT_EQ(dense.shape(), (Shape{2, 3}));
+  EXPECT_EQ(std::vector<float>(dense.data<float>(), dense.data<float>() + 6), (std::vector<float>{0, 5, 0, 0, 6, 0}));
+  std::vector<int64_t> coords = {0, 2, 1, 0};
+  s.indices.tensor = Tensor::from_values<int64_t>(DType::i64, {2, 2}, coords);
+  dense = densify(s);
+  EXPECT_EQ(std::vector<float>(dense.data<float>(), dense.data<float>() + 6), (std::vector<float>{0, 0, 5, 6, 0, 0}));
+  linear = {1, 6};
+  s.indices.tensor = Tensor::from_values<int32_t>(DType::i32, {2}, linear);
+  try {
+    densify(s);
+    FAIL() << "an index outside the dims must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos);
+  }
+}
+
 TEST(Box, DeepCopies) {
   Box<Graph> a(sample_graph());
   Box<Graph> b = a;

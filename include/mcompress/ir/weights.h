@@ -31,6 +31,10 @@ struct WeightRef {
 // initializers, then Constant nodes in node order.
 std::vector<WeightRef> collect_weights(Graph& graph);
 
+// The dense tensor a sparse one stands for (linear or coordinate indices, int32 or int64).
+// Throws a bad-input error naming the tensor when its indices do not fit its dims.
+Tensor densify(const SparseTensor& sparse);
+
 // Moves every Constant node that holds a dense or sparse tensor (`value`, `sparse_value`) into
 // an initializer of the graph it sits in. Returns the names moved. `main_graph_needs_inputs`:
 // for IR version < 4, where initializers must also be listed as graph inputs.

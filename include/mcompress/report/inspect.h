@@ -1,6 +1,8 @@
 #pragma once
 // `inspect`: what is in a model, as the keys CLI.md lists for it.
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,10 @@ namespace mcompress::report {
 // as 1; null when a Conv/Gemm/MatMul still has unknown shapes), subgraphs.
 nlohmann::ordered_json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options,
                                      std::vector<std::string>& warnings);
+
+// Multiply-accumulates of one Conv / Gemm / MatMul for the shapes `infer_shapes` gave; nullopt
+// when they are not static (or for any other op).
+std::optional<int64_t> node_macs(const ir::Node& node, const std::map<std::string, onnxio::ValueShape>& shapes);
 
 // A few lines for people (the default output of `inspect`).
 std::string inspect_text(const nlohmann::ordered_json& j);
