@@ -24,7 +24,6 @@ struct PruneCliOptions {
   bool dense = false;
   int threads = 0;
   int64_t seed = 0;
-  int64_t finetune_epochs = 0;
   std::vector<std::string> input_shapes;  // NAME=D1,D2,...
 };
 
@@ -38,8 +37,6 @@ void run_prune(PruneCliOptions options) {
   options.prune.sparse_storage = !options.dense;
   options.prune.shapes.input_shapes = parse_input_shapes(options.input_shapes);
   options.prune.validate();
-  if (options.finetune_epochs > 0)
-    throw_unsupported("--finetune-epochs: fine-tuning after pruning is not available yet (it comes with training)");
   auto out_path = resolve_output(options.model, options.output, "pruned");
   ir::Model model = onnxio::load_model(options.model);
 
@@ -108,7 +105,6 @@ void register_prune(CLI::App& app) {
   cmd->add_flag("--dense", options->dense, "Keep pruned weights dense (no sparse_initializer)");
   cmd->add_option("--threads", options->threads, "Worker threads (output does not depend on it)");
   cmd->add_option("--seed", options->seed, "Seed (pruning is deterministic; accepted for uniformity)");
-  cmd->add_option("--finetune-epochs", options->finetune_epochs, "Fine-tune after pruning (not available yet)");
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_prune(*options); });
