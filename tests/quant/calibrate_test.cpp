@@ -18,8 +18,7 @@ std::vector<float> gaussian(int64_t n, uint32_t seed) {
   v.reserve(n);
   while (static_cast<int64_t>(v.size()) < n) {
     double u1 = (rng() + 1.0) / 4294967297.0, u2 = (rng() + 1.0) / 4294967297.0;
-    v.push_back(static_cast<float>(std::sqrt(-2 * std::log(u1)) *
-                                   std::cos(2 * M_PI * u2)));
+    v.push_back(static_cast<float>(std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2)));
   }
   return v;
 }
@@ -27,14 +26,12 @@ std::vector<float> gaussian(int64_t n, uint32_t seed) {
 std::vector<float> uniform(int64_t n, float lo, float hi, uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<float> v(n);
-  for (auto &x : v)
-    x = lo + (hi - lo) * static_cast<float>(rng() / 4294967296.0);
+  for (auto& x : v) x = lo + (hi - lo) * static_cast<float>(rng() / 4294967296.0);
   return v;
 }
 
-Tensor tensor_of(const std::vector<float> &v) {
-  return Tensor::from_values<float>(DType::f32,
-                                    {static_cast<int64_t>(v.size())}, v);
+Tensor tensor_of(const std::vector<float>& v) {
+  return Tensor::from_values<float>(DType::f32, {static_cast<int64_t>(v.size())}, v);
 }
 
 // numpy.quantile(v, f) with the default linear method.
@@ -48,7 +45,7 @@ double exact_quantile(std::vector<float> v, double f) {
 
 // Mean squared error of round-to-nearest uint8 quantization of v over [lo, hi]
 // (widened to 0).
-double quantization_mse(const std::vector<float> &v, double lo, double hi) {
+double quantization_mse(const std::vector<float>& v, double lo, double hi) {
   lo = std::min(lo, 0.0);
   hi = std::max(hi, 0.0);
   double scale = (hi - lo) / 255;
@@ -62,21 +59,17 @@ double quantization_mse(const std::vector<float> &v, double lo, double hi) {
   return sum / static_cast<double>(v.size());
 }
 
-Range calibrate(CalibrationMethod method,
-                const std::vector<std::vector<float>> &batches,
-                double percentile = 99.999) {
+Range calibrate(CalibrationMethod method, const std::vector<std::vector<float>>& batches, double percentile = 99.999) {
   CalibrationOptions options;
   options.method = method;
   options.percentile = percentile;
   auto c = make_calibrator(options);
-  for (const auto &b : batches)
-    c->collect(tensor_of(b));
+  for (const auto& b : batches) c->collect(tensor_of(b));
   return c->range();
 }
 
 TEST(Calibrate, MinMaxIsTheExactExtremesOverBatchesAndSkipsNan) {
-  Range r = calibrate(CalibrationMethod::minmax,
-                      {{0.5f, -1.25f, NAN}, {3.0f, 0.0f}, {}});
+  Range r = calibrate(CalibrationMethod::minmax, {{0.5f, -1.25f, NAN}, {3.0f, 0.0f}, {}});
   EXPECT_FLOAT_EQ(r.lo, -1.25f);
   EXPECT_FLOAT_EQ(r.hi, 3.0f);
 }
@@ -84,8 +77,7 @@ TEST(Calibrate, MinMaxIsTheExactExtremesOverBatchesAndSkipsNan) {
 TEST(Calibrate, HistogramGrowthIsExactRebinning) {
   // Range 1 then doubled twice to 4 must bin exactly like a histogram that
   // started at 4.
-  std::vector<float> a = uniform(5000, -1, 1, 1),
-                     b = uniform(5000, -3.5f, 3.5f, 2);
+  std::vector<float> a = uniform(5000, -1, 1, 1), b = uniform(5000, -3.5f, 3.5f, 2);
   a.push_back(1.0f);
   Histogram grown, direct;
   std::vector<float> b4 = b;
@@ -115,7 +107,7 @@ TEST(Calibrate, PercentileMatchesExactQuantilesWithinOneBin) {
   double bin = h.bin_width();
   EXPECT_NEAR(r.lo, exact_quantile(all, 0.001), bin);
   EXPECT_NEAR(r.hi, exact_quantile(all, 0.999), bin);
-  EXPECT_NEAR(r.hi, 3.09, 0.05); // the standard normal's 99.9th percentile
+  EXPECT_NEAR(r.hi, 3.09, 0.05);  // the standard normal's 99.9th percentile
 }
 
 TEST(Calibrate, EntropyClipsRareOutliersAndKeepsOneSidedData) {
@@ -144,30 +136,27 @@ TEST(Calibrate, MseRangeIsNearTheBruteForceOptimum) {
   // thresholds on the raw values.
   std::mt19937 rng(7);
   std::vector<float> v(100000);
-  for (auto &x : v) {
+  for (auto& x : v) {
     double u = (rng() + 0.5) / 4294967296.0 - 0.5;
-    x = static_cast<float>(-std::copysign(1.0, u) *
-                           std::log(1 - 2 * std::fabs(u)));
+    x = static_cast<float>(-std::copysign(1.0, u) * std::log(1 - 2 * std::fabs(u)));
   }
   Range r = calibrate(CalibrationMethod::mse, {v});
-  float lo = *std::min_element(v.begin(), v.end()),
-        hi = *std::max_element(v.begin(), v.end());
+  float lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
   double best = std::numeric_limits<double>::infinity();
   double abs_max = std::max(-lo, hi);
   for (int k = 1; k <= 400; ++k) {
     double t = abs_max * k / 400;
-    best = std::min(best, quantization_mse(v, std::max<double>(lo, -t),
-                                           std::min<double>(hi, t)));
+    best = std::min(best, quantization_mse(v, std::max<double>(lo, -t), std::min<double>(hi, t)));
   }
   double ours = quantization_mse(v, r.lo, r.hi);
   EXPECT_LE(ours, best * 1.05);
-  EXPECT_LT(r.hi, hi * 0.95);                         // it does clip
-  EXPECT_LT(ours, quantization_mse(v, lo, hi) * 0.9); // and that beats min/max
+  EXPECT_LT(r.hi, hi * 0.95);                          // it does clip
+  EXPECT_LT(ours, quantization_mse(v, lo, hi) * 0.9);  // and that beats min/max
 }
 
 TEST(Calibrate, EmptyAndAllZeroInputs) {
-  for (auto m : {CalibrationMethod::minmax, CalibrationMethod::percentile,
-                 CalibrationMethod::entropy, CalibrationMethod::mse}) {
+  for (auto m :
+       {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse}) {
     CalibrationOptions o;
     o.method = m;
     auto c = make_calibrator(o);
@@ -180,5 +169,5 @@ TEST(Calibrate, EmptyAndAllZeroInputs) {
   }
 }
 
-} // namespace
-} // namespace mcompress::quant
+}  // namespace
+}  // namespace mcompress::quant

@@ -28,28 +28,27 @@ struct Range {
 
 struct CalibrationOptions {
   CalibrationMethod method = CalibrationMethod::minmax;
-  double percentile =
-      99.999; // percentile: the kept share of values, each tail (100 - p) / 100
-  int64_t levels = 256;       // mse: quantization levels of the target type
-  int64_t entropy_bins = 128; // entropy: TensorRT's quantized-bin count
+  double percentile = 99.999;  // percentile: the kept share of values, each tail (100 - p) / 100
+  int64_t levels = 256;        // mse: quantization levels of the target type
+  int64_t entropy_bins = 128;  // entropy: TensorRT's quantized-bin count
 };
 
 // Signed histogram over [-half_range, half_range) with a fixed bin count; exact
 // min and max kept.
 class Histogram {
-public:
+ public:
   static constexpr int64_t kBins = 2048;
 
-  void add(const float *values, int64_t count);
-  void merge(const Histogram &other); // other's range <= or >= this one's: both
-                                      // are grown to fit
+  void add(const float* values, int64_t count);
+  void merge(const Histogram& other);  // other's range <= or >= this one's: both
+                                       // are grown to fit
 
   float min() const { return min_; }
   float max() const { return max_; }
   double half_range() const { return half_range_; }
   double bin_width() const { return 2 * half_range_ / kBins; }
   int64_t total() const { return total_; }
-  const std::vector<uint64_t> &counts() const { return counts_; }
+  const std::vector<uint64_t>& counts() const { return counts_; }
   bool empty() const { return total_ == 0; }
 
   // Value below which `fraction` of the values lie (linear inside a bin),
@@ -59,46 +58,44 @@ public:
   // bins.
   std::vector<uint64_t> absolute() const;
 
-private:
+ private:
   void grow_to(double abs_max);
 
   std::vector<uint64_t> counts_ = std::vector<uint64_t>(kBins, 0);
-  double half_range_ = 0; // 0 until a nonzero value arrives
+  double half_range_ = 0;  // 0 until a nonzero value arrives
   int64_t total_ = 0;
   float min_ = 0;
   float max_ = 0;
 };
 
 class Calibrator {
-public:
+ public:
   virtual ~Calibrator() = default;
   // Float32 values of one batch; NaNs are skipped.
-  virtual void collect(const Tensor &values) = 0;
+  virtual void collect(const Tensor& values) = 0;
   // The range to quantize over (lo <= 0 <= hi not required;
   // quant::params_from_range widens).
   virtual Range range() const = 0;
   virtual bool empty() const = 0;
 };
 
-std::unique_ptr<Calibrator> make_calibrator(const CalibrationOptions &options);
+std::unique_ptr<Calibrator> make_calibrator(const CalibrationOptions& options);
 
 // Range choices on a finished histogram, exposed for tests.
-Range percentile_range(const Histogram &h, double percentile);
-Range entropy_range(const Histogram &h, int64_t quantized_bins);
-Range mse_range(const Histogram &h, int64_t levels);
+Range percentile_range(const Histogram& h, double percentile);
+Range entropy_range(const Histogram& h, int64_t quantized_bins);
+Range mse_range(const Histogram& h, int64_t levels);
 
 // Feeds the calibrator of each watched tensor as the executor computes it;
 // ignores the rest.
 class CalibrationObserver : public exec::Observer {
-public:
-  explicit CalibrationObserver(
-      std::map<std::string, std::unique_ptr<Calibrator>> &calibrators)
+ public:
+  explicit CalibrationObserver(std::map<std::string, std::unique_ptr<Calibrator>>& calibrators)
       : calibrators_(calibrators) {}
-  void on_value(const std::string &name, const Tensor &value,
-                const ir::Node &producer) override;
+  void on_value(const std::string& name, const Tensor& value, const ir::Node& producer) override;
 
-private:
-  std::map<std::string, std::unique_ptr<Calibrator>> &calibrators_;
+ private:
+  std::map<std::string, std::unique_ptr<Calibrator>>& calibrators_;
 };
 
-} // namespace mcompress::quant
+}  // namespace mcompress::quant

@@ -1,0 +1,237 @@
+#include "mcompress/passes/opset_upgrade.h"
+
+#include <algorithm>
+#include <set>
+#include <string_view>
+
+#include "mcompress/onnx/model_io.h"
+#include "mcompress/support/error.h"
+#include "names.h"
+
+namespace mcompress::passes {
+
+namespace {
+
+// Ops whose inputs, attributes and meaning are the same from opset 9 up to 13
+// (for what inference uses).
+const std::set<std::string_view> kUnchanged = {"Abs",
+                                               "Add",
+                                               "And",
+                                               "ArgMax",
+                                               "ArgMin",
+                                               "AveragePool",
+                                               "BatchNormalization",
+                                               "Cast",
+                                               "Ceil",
+                                               "Concat",
+                                               "Constant",
+                                               "ConstantOfShape",
+                                               "Conv",
+                                               "ConvTranspose",
+                                               "Cos",
+                                               "DepthToSpace",
+                                               "Div",
+                                               "Dropout",
+                                               "Elu",
+                                               "Equal",
+                                               "Erf",
+                                               "Exp",
+                                               "Expand",
+                                               "Flatten",
+                                               "Floor",
+                                               "Gather",
+                                               "GatherElements",
+                                               "Gemm",
+                                               "GlobalAveragePool",
+                                               "GlobalMaxPool",
+                                               "Greater",
+                                               "HardSigmoid",
+                                               "Identity",
+                                               "InstanceNormalization",
+                                               "LeakyRelu",
+                                               "Less",
+                                               "Log",
+                                               "LRN",
+                                               "MatMul",
+                                               "Max",
+                                               "MaxPool",
+                                               "Mean",
+                                               "Min",
+                                               "Mul",
+                                               "Neg",
+                                               "Not",
+                                               "Or",
+                                               "PRelu",
+                                               "Pow",
+                                               "Reciprocal",
+                                               "ReduceL2",
+                                               "ReduceMax",
+                                               "ReduceMean",
+                                               "ReduceMin",
+                                               "ReduceProd",
+                                               "Relu",
+                                               "Reshape",
+                                               "Resize",
+                                               "Selu",
+                                               "Shape",
+                                               "Sigmoid",
+                                               "Sign",
+                                               "Sin",
+                                               "Size",
+                                               "Softplus",
+                                               "Softsign",
+                                               "SpaceToDepth",
+                                               "Sqrt",
+                                               "Sub",
+                                               "Sum",
+                                               "Tanh",
+                                               "Tile",
+                                               "Transpose",
+                                               "Where",
+                                               "Xor",
+                                               "Einsum",
+                                               "Range",
+                                               "NonZero",
+                                               "ScatterND",
+                                               "GatherND"};
+
+struct Rewriter {
+  ir::Graph& graph;
+  UniqueNames names;
+
+  std::string fresh(const std::string& base) { return names.fresh(base); }
+  std::string add_ints(const ir::Node& node, const std::string& what, const std::vector<int64_t>& values) {
+    std::string name = fresh(node.label() + "_" + what);
+    graph.initializers.push_back(
+        named_tensor(name, Tensor::from_values<int64_t>(DType::i64, {static_cast<int64_t>(values.size())}, values)));
+    return name;
+  }
+  std::string add_float(const ir::Node& node, const std::string& what, float value) {
+    std::string name = fresh(node.label() + "_" + what);
+    graph.initializers.push_back(
+        named_tensor(name, Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&value, 1))));
+    return name;
+  }
+};
+
+void drop_attr(ir::Node& node, std::string_view name) {
+  std::erase_if(node.attributes, [&](const ir::Attribute& a) { return a.name == name; });
+}
+
+// axes attribute -> second input (Squeeze, Unsqueeze, ReduceSum at 13).
+bool axes_to_input(ir::Node& node, Rewriter& rw, int64_t /*rank*/) {
+  const ir::Attribute* axes = node.attr("axes");
+  if (!axes) return true;
+  std::string name = rw.add_ints(node, "axes", axes->ints);
+  node.inputs.resize(1);
+  node.inputs.push_back(name);
+  drop_attr(node, "axes");
+  return true;
+}
+
+bool clip_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
+  if (node.inputs.size() > 1) return true;  // already opset-11 form
+  const ir::Attribute* lo = node.attr("min");
+  const ir::Attribute* hi = node.attr("max");
+  node.inputs.push_back(lo ? rw.add_float(node, "min", lo->f) : "");
+  node.inputs.push_back(hi ? rw.add_float(node, "max", hi->f) : "");
+  if (node.inputs.back().empty()) node.inputs.pop_back();
+  if (node.inputs.back().empty()) node.inputs.pop_back();
+  drop_attr(node, "min");
+  drop_attr(node, "max");
+  return true;
+}
+
+bool slice_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
+  if (node.inputs.size() > 1) return true;
+  node.inputs.push_back(rw.add_ints(node, "starts", node.attr_ints("starts")));
+  node.inputs.push_back(rw.add_ints(node, "ends", node.attr_ints("ends")));
+  if (node.attr("axes")) node.inputs.push_back(rw.add_ints(node, "axes", node.attr_ints("axes")));
+  for (auto a : {"starts", "ends", "axes"}) drop_attr(node, a);
+  return true;
+}
+
+// Before 13 softmax flattened the input to 2-D at `axis`; over the last axis
+// both agree.
+bool softmax_last_axis(ir::Node& node, Rewriter&, int64_t rank) {
+  int64_t axis = node.attr_int("axis", 1);
+  if (rank < 0) return false;
+  if (axis < 0) axis += rank;
+  return axis == rank - 1;
+}
+
+struct UpgradeRow {
+  std::string_view op_type;
+  int64_t changed_at;  // the rewrite applies to models below this opset
+  bool (*rewrite)(ir::Node&, Rewriter&, int64_t input_rank);
+};
+
+constexpr UpgradeRow kUpgrades[] = {
+    {"Clip", 11, clip_to_inputs},          {"Slice", 10, slice_to_inputs},   {"Squeeze", 13, axes_to_input},
+    {"Unsqueeze", 13, axes_to_input},      {"ReduceSum", 13, axes_to_input}, {"Softmax", 13, softmax_last_axis},
+    {"LogSoftmax", 13, softmax_last_axis},
+};
+
+const UpgradeRow* find_upgrade(std::string_view op) {
+  for (const auto& row : kUpgrades)
+    if (row.op_type == op) return &row;
+  return nullptr;
+}
+
+}  // namespace
+
+int64_t upgrade_opset(ir::Model& model, int64_t target) {
+  auto it = std::find_if(model.opset_import.begin(), model.opset_import.end(),
+                         [](const ir::OpsetImport& o) { return o.domain.empty() || o.domain == "ai.onnx"; });
+  if (it == model.opset_import.end() || it->version >= target) return 0;
+  const int64_t from = it->version;
+
+  bool needs_ranks = false;
+  for (const auto& node : model.graph.nodes) {
+    if (!node.is_default_domain()) continue;
+    for (const auto& a : node.attributes)
+      if (a.g || !a.graphs.empty())
+        throw_unsupported(
+            "node '{}' ({}): cannot raise the opset from {} to "
+            "{} of a model with subgraphs",
+            node.label(), node.op_type, from, target);
+    const UpgradeRow* row = find_upgrade(node.op_type);
+    if (!row && !kUnchanged.count(node.op_type))
+      throw_unsupported(
+          "node '{}': {} changed between opset {} and {}; "
+          "mcompress cannot raise this model's opset",
+          node.label(), node.op_type, from, target);
+    needs_ranks |= row && row->op_type.ends_with("Softmax");
+  }
+  std::map<std::string, onnxio::ValueShape> shapes;
+  if (needs_ranks) {
+    std::vector<std::string> ignored;
+    shapes = onnxio::infer_shapes(model, {}, &ignored);
+  }
+
+  ir::Model upgraded = model;  // rewrite a copy: a refusal half way leaves the model untouched
+  Rewriter rw{upgraded.graph, UniqueNames(upgraded.graph)};
+  int64_t rewritten = 0;
+  for (auto& node : upgraded.graph.nodes) {
+    if (!node.is_default_domain()) continue;
+    const UpgradeRow* row = find_upgrade(node.op_type);
+    if (!row || from >= row->changed_at) continue;
+    auto shape = node.inputs.empty() ? shapes.end() : shapes.find(node.inputs[0]);
+    int64_t rank = shape == shapes.end() ? -1 : static_cast<int64_t>(shape->second.dims.size());
+    if (!row->rewrite(node, rw, rank))
+      throw_unsupported(
+          "node '{}': {} over axis {} of an input of rank {} "
+          "means something else from opset 13 on",
+          node.label(), node.op_type, node.attr_int("axis", 1),
+          rank < 0 ? std::string("unknown") : std::to_string(rank));
+    ++rewritten;
+  }
+  auto up = std::find_if(upgraded.opset_import.begin(), upgraded.opset_import.end(),
+                         [](const ir::OpsetImport& o) { return o.domain.empty() || o.domain == "ai.onnx"; });
+  up->version = target;
+  upgraded.ir_version = std::max<int64_t>(upgraded.ir_version, 7);
+  model = std::move(upgraded);
+  return rewritten;
+}
+
+}  // namespace mcompress::passes
