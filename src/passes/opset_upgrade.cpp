@@ -98,6 +98,7 @@ const std::set<std::string_view> kUnchanged = {"Abs",
 struct Rewriter {
   ir::Graph& graph;
   UniqueNames names;
+  std::vector<ir::Node> before, after;  // nodes the current rewrite puts around the node
 
   std::string fresh(const std::string& base) { return names.fresh(base); }
   std::string add_ints(const ir::Node& node, const std::string& what, const std::vector<int64_t>& values) {
@@ -119,18 +120,17 @@ void drop_attr(ir::Node& node, std::string_view name) {
 }
 
 // axes attribute -> second input (Squeeze, Unsqueeze, ReduceSum at 13).
-bool axes_to_input(ir::Node& node, Rewriter& rw, int64_t /*rank*/) {
+void axes_to_input(ir::Node& node, Rewriter& rw, int64_t /*rank*/) {
   const ir::Attribute* axes = node.attr("axes");
-  if (!axes) return true;
+  if (!axes) return;
   std::string name = rw.add_ints(node, "axes", axes->ints);
   node.inputs.resize(1);
   node.inputs.push_back(name);
   drop_attr(node, "axes");
-  return true;
 }
 
-bool clip_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
-  if (node.inputs.size() > 1) return true;  // already opset-11 form
+void clip_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
+  if (node.inputs.size() > 1) return;  // already opset-11 form
   const ir::Attribute* lo = node.attr("min");
   const ir::Attribute* hi = node.attr("max");
   node.inputs.push_back(lo ? rw.add_float(node, "min", lo->f) : "");
@@ -139,37 +139,63 @@ bool clip_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
   if (node.inputs.back().empty()) node.inputs.pop_back();
   drop_attr(node, "min");
   drop_attr(node, "max");
-  return true;
 }
 
-bool slice_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
-  if (node.inputs.size() > 1) return true;
+void slice_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
+  if (node.inputs.size() > 1) return;
   node.inputs.push_back(rw.add_ints(node, "starts", node.attr_ints("starts")));
   node.inputs.push_back(rw.add_ints(node, "ends", node.attr_ints("ends")));
   if (node.attr("axes")) node.inputs.push_back(rw.add_ints(node, "axes", node.attr_ints("axes")));
   for (auto a : {"starts", "ends", "axes"}) drop_attr(node, a);
-  return true;
 }
 
-// Before 13 softmax flattened the input to 2-D at `axis`; over the last axis
-// both agree.
-bool softmax_last_axis(ir::Node& node, Rewriter&, int64_t rank) {
+ir::Node simple_node(const char* op, std::string name, std::vector<std::string> inputs, std::string output) {
+  ir::Node n;
+  n.op_type = op;
+  n.name = std::move(name);
+  n.inputs = std::move(inputs);
+  n.outputs = {std::move(output)};
+  return n;
+}
+
+// Before 13 softmax flattened the input to 2-D at `axis`. Over the last axis both agree; else
+// (or when the rank is unknown) spell the old meaning out: Flatten, Softmax over axis 1, Reshape
+// back to the input's shape.
+void softmax_coerced(ir::Node& node, Rewriter& rw, int64_t rank) {
   int64_t axis = node.attr_int("axis", 1);
-  if (rank < 0) return false;
-  if (axis < 0) axis += rank;
-  return axis == rank - 1;
+  if (rank >= 0 && (axis == rank - 1 || axis == -1)) return;
+  const std::string x = node.inputs[0], y = node.outputs[0], base = node.label();
+  std::string flat = rw.fresh(base + "_flat"), shape = rw.fresh(base + "_shape"), soft = rw.fresh(base + "_2d");
+  ir::Node flatten = simple_node("Flatten", rw.fresh(base + "_Flatten"), {x}, flat);
+  ir::Attribute& a = flatten.attributes.emplace_back();
+  a.name = "axis";
+  a.type = ir::AttrType::i;
+  a.i = axis;
+  rw.before.push_back(std::move(flatten));
+  rw.before.push_back(simple_node("Shape", rw.fresh(base + "_Shape"), {x}, shape));
+  node.inputs[0] = flat;
+  node.outputs[0] = soft;
+  if (ir::Attribute* own = node.attr("axis")) {
+    own->i = 1;
+  } else {
+    ir::Attribute& one = node.attributes.emplace_back();
+    one.name = "axis";
+    one.type = ir::AttrType::i;
+    one.i = 1;
+  }
+  rw.after.push_back(simple_node("Reshape", rw.fresh(base + "_Reshape"), {soft, shape}, y));
 }
 
 struct UpgradeRow {
   std::string_view op_type;
   int64_t changed_at;  // the rewrite applies to models below this opset
-  bool (*rewrite)(ir::Node&, Rewriter&, int64_t input_rank);
+  void (*rewrite)(ir::Node&, Rewriter&, int64_t input_rank);
 };
 
 constexpr UpgradeRow kUpgrades[] = {
-    {"Clip", 11, clip_to_inputs},          {"Slice", 10, slice_to_inputs},   {"Squeeze", 13, axes_to_input},
-    {"Unsqueeze", 13, axes_to_input},      {"ReduceSum", 13, axes_to_input}, {"Softmax", 13, softmax_last_axis},
-    {"LogSoftmax", 13, softmax_last_axis},
+    {"Clip", 11, clip_to_inputs},        {"Slice", 10, slice_to_inputs},   {"Squeeze", 13, axes_to_input},
+    {"Unsqueeze", 13, axes_to_input},    {"ReduceSum", 13, axes_to_input}, {"Softmax", 13, softmax_coerced},
+    {"LogSoftmax", 13, softmax_coerced},
 };
 
 const UpgradeRow* find_upgrade(std::string_view op) {
@@ -191,16 +217,12 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
     if (!node.is_default_domain()) continue;
     for (const auto& a : node.attributes)
       if (a.g || !a.graphs.empty())
-        throw_unsupported(
-            "node '{}' ({}): cannot raise the opset from {} to "
-            "{} of a model with subgraphs",
-            node.label(), node.op_type, from, target);
+        throw_unsupported("node '{}' ({}): cannot raise the opset from {} to {} of a model with subgraphs",
+                          node.label(), node.op_type, from, target);
     const UpgradeRow* row = find_upgrade(node.op_type);
     if (!row && !kUnchanged.count(node.op_type))
-      throw_unsupported(
-          "node '{}': {} changed between opset {} and {}; "
-          "mcompress cannot raise this model's opset",
-          node.label(), node.op_type, from, target);
+      throw_unsupported("node '{}': {} changed between opset {} and {}; mcompress cannot raise this model's opset",
+                        node.label(), node.op_type, from, target);
     needs_ranks |= row && row->op_type.ends_with("Softmax");
   }
   std::map<std::string, onnxio::ValueShape> shapes;
@@ -210,22 +232,26 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
   }
 
   ir::Model upgraded = model;  // rewrite a copy: a refusal half way leaves the model untouched
-  Rewriter rw{upgraded.graph, UniqueNames(upgraded.graph)};
+  Rewriter rw{upgraded.graph, UniqueNames(upgraded.graph), {}, {}};
   int64_t rewritten = 0;
+  std::vector<ir::Node> nodes;
   for (auto& node : upgraded.graph.nodes) {
-    if (!node.is_default_domain()) continue;
-    const UpgradeRow* row = find_upgrade(node.op_type);
-    if (!row || from >= row->changed_at) continue;
+    const UpgradeRow* row = node.is_default_domain() ? find_upgrade(node.op_type) : nullptr;
+    if (!row || from >= row->changed_at) {
+      nodes.push_back(std::move(node));
+      continue;
+    }
     auto shape = node.inputs.empty() ? shapes.end() : shapes.find(node.inputs[0]);
     int64_t rank = shape == shapes.end() ? -1 : static_cast<int64_t>(shape->second.dims.size());
-    if (!row->rewrite(node, rw, rank))
-      throw_unsupported(
-          "node '{}': {} over axis {} of an input of rank {} "
-          "means something else from opset 13 on",
-          node.label(), node.op_type, node.attr_int("axis", 1),
-          rank < 0 ? std::string("unknown") : std::to_string(rank));
+    row->rewrite(node, rw, rank);
+    std::move(rw.before.begin(), rw.before.end(), std::back_inserter(nodes));
+    nodes.push_back(std::move(node));
+    std::move(rw.after.begin(), rw.after.end(), std::back_inserter(nodes));
+    rw.before.clear();
+    rw.after.clear();
     ++rewritten;
   }
+  upgraded.graph.nodes = std::move(nodes);
   auto up = std::find_if(upgraded.opset_import.begin(), upgraded.opset_import.end(),
                          [](const ir::OpsetImport& o) { return o.domain.empty() || o.domain == "ai.onnx"; });
   up->version = target;

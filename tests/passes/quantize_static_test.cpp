@@ -16,6 +16,7 @@
 #include "mcompress/report/fidelity.h"
 #include "passes/compare.h"
 #include "support/paths.h"
+#include "support/process.h"
 
 namespace mcompress::test {
 namespace {
@@ -218,6 +219,16 @@ struct PaddleCase {
   std::string calib_spec, eval_spec;
 };
 
+// "pages:N" -> N synthetic text pages (tests/passes/make_text_pages.py), else a make_inputs spec.
+fs::path inputs_for(const std::string& spec, const fs::path& dir, int seed) {
+  if (!spec.starts_with("pages:")) return make_inputs(spec, dir, seed);
+  fs::path out = dir / "pages.npz";
+  auto r = run({python(), (source_dir() / "tests" / "passes" / "make_text_pages.py").string(), out.string(),
+                spec.substr(6), std::to_string(seed)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return out;
+}
+
 class StaticPaddle : public ::testing::TestWithParam<PaddleCase> {};
 
 TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
@@ -227,12 +238,20 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   fs::path dir = temp_dir("static_" + c.name);
   fs::create_directories(dir / "calib");
   fs::create_directories(dir / "eval");
-  fs::path calib = make_inputs(c.calib_spec, dir / "calib", 7);
-  fs::path eval = make_inputs(c.eval_spec, dir / "eval", 1);
+  fs::path calib = inputs_for(c.calib_spec, dir / "calib", 7);
+  fs::path eval = inputs_for(c.eval_spec, dir / "eval", 1);
   auto o = static_options(0);
   o.calib_batch_size = 1;
   Quantized q = quantize_to(model, dir / (c.name + ".int8.onnx"), o, nullptr, calib);
   EXPECT_FALSE(q.result.changes.empty());
+  // The layers that hurt most, as a user would read them in the report.
+  auto layers = q.result.extra["layers"];
+  std::vector<std::pair<double, std::string>> worst;
+  for (const auto& l : layers)
+    if (l["sqnr_db"].is_number()) worst.emplace_back(l["sqnr_db"].get<double>(), l["name"].get<std::string>());
+  std::sort(worst.begin(), worst.end());
+  for (size_t i = 0; i < std::min<size_t>(3, worst.size()); ++i)
+    std::cout << c.name << " layer " << worst[i].second << ": SQNR " << worst[i].first << " dB\n";
   auto outs = compare_in_ort(model, q.path, eval);
   ASSERT_FALSE(outs.empty());
   for (const auto& out : outs) {
@@ -242,6 +261,8 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   }
 }
 
+// ppocr_rec (cosine 0.957) and ppocr_det (0.79 on text pages) do not reach the floor yet: their
+// per-channel affine blocks give activations whose channel ranges differ 100x (see the report).
 INSTANTIATE_TEST_SUITE_P(Real, StaticPaddle,
                          ::testing::Values(PaddleCase{"ppocr_cls", "x:float32:8,3,48,192", "x:float32:2,3,48,192"}),
                          [](const auto& info) { return info.param.name; });
