@@ -34,8 +34,10 @@ const OpRow* find_row(const ir::Node& node) {
 
 class Planner {
  public:
-  Planner(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter)
-      : graph_(graph), op_types_(op_types), filter_(filter) {
+  Planner(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter,
+          const std::set<size_t>& keep_float)
+      : graph_(graph), op_types_(op_types), filter_(filter), keep_float_(keep_float) {
+    for (size_t i = 0; i < graph.nodes.size(); ++i) index_of_[&graph.nodes[i]] = i;
     for (const auto& t : graph.initializers) initializers_[t.name] = &t.tensor;
     for (const auto& v : graph.inputs) graph_inputs_.insert(v.name);
     for (const auto& v : graph.outputs) graph_outputs_.insert(v.name);
@@ -59,7 +61,7 @@ class Planner {
 
  private:
   bool allowed(const ir::Node& node) const {
-    if (filter_.excluded(node)) return false;
+    if (filter_.excluded(node) || keep_float_.count(index_of_.at(&node))) return false;
     return op_types_.empty() || std::find(op_types_.begin(), op_types_.end(), node.op_type) != op_types_.end();
   }
   const Tensor* constant(const std::string& name) const {
@@ -173,6 +175,8 @@ class Planner {
   const ir::Graph& graph_;
   const std::vector<std::string>& op_types_;
   const NameFilter& filter_;
+  const std::set<size_t>& keep_float_;
+  std::map<const ir::Node*, size_t> index_of_;
   std::map<std::string, const Tensor*> initializers_;
   std::set<std::string> graph_inputs_, graph_outputs_;
   std::map<std::string, std::vector<size_t>> readers_;
@@ -189,8 +193,9 @@ std::vector<std::string> QdqPlan::calibrated() const {
   return names;
 }
 
-QdqPlan plan_qdq(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter) {
-  return Planner(graph, op_types, filter).run();
+QdqPlan plan_qdq(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter,
+                 const std::set<size_t>& keep_float) {
+  return Planner(graph, op_types, filter, keep_float).run();
 }
 
 }  // namespace mcompress::passes

@@ -20,6 +20,7 @@
 //   quantized.
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,9 @@ struct QdqPlan {
   std::vector<std::string> calibrated() const;
 };
 
-// `op_types` empty: the default set above; else only those ops are quantized.
-QdqPlan plan_qdq(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter);
+// `op_types` empty: the default set above; else only those ops are quantized. Nodes whose index is
+// in `keep_float` are left alone.
+QdqPlan plan_qdq(const ir::Graph& graph, const std::vector<std::string>& op_types, const NameFilter& filter,
+                 const std::set<size_t>& keep_float = {});
 
 }  // namespace mcompress::passes

@@ -113,15 +113,19 @@ Tensor zero_points(DType dtype, const std::vector<int32_t>& zp, bool scalar) {
 }
 
 struct Layer {
+  size_t node = 0;  // index in the float graph
   std::string name, op_type;
   std::string float_output, quant_output;
+  int64_t channel_axis = 1;  // output channels: 1 for Conv (NCHW), the last axis (-1) for Gemm / MatMul
 };
 
 class Emitter {
  public:
+  // probe: keep the float graph whole and add, right after each planned layer, a twin that reads
+  // the int8-simulated input and weights (each layer's own error, measured in one run).
   Emitter(ir::Model& model, const QdqPlan& plan, const std::map<std::string, quant::Range>& ranges,
-          const QuantizeOptions& o, PassResult& result, const ProgressFn& progress)
-      : g_(model.graph), plan_(plan), o_(o), names_(model.graph), result_(result), progress_(progress) {
+          const QuantizeOptions& o, PassResult& result, const ProgressFn& progress, bool probe = false)
+      : g_(model.graph), plan_(plan), o_(o), names_(model.graph), result_(result), progress_(progress), probe_(probe) {
     for (auto& t : g_.initializers) inits_[t.name] = &t.tensor;
     for (const auto& [name, r] : ranges) act_[name] = quant::params_from_range(r.lo, r.hi, o.activation_type, false);
     for (const auto& [tensor, source] : plan.marked) dq_[tensor] = names_.fresh(tensor + "_dequantized");
@@ -131,26 +135,33 @@ class Emitter {
   std::vector<Layer> run() {
     std::set<size_t> absorbed;
     for (const auto& cp : plan_.compute)
-      if (cp.absorbed) absorbed.insert(*cp.absorbed);
+      if (cp.absorbed && !probe_) absorbed.insert(*cp.absorbed);
     std::vector<ir::Node> body;
     for (const auto& in : g_.inputs)
       if (plan_.marked.count(in.name)) emit_pair(in.name, body);
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (absorbed.count(i)) continue;
       ir::Node node = g_.nodes[i];
-      for (auto& in : node.inputs)
-        if (auto it = dq_.find(in); it != dq_.end()) in = it->second;
-      if (auto it = by_node_.find(i); it != by_node_.end()) rewrite_compute(*it->second, node);
-      std::vector<std::string> outputs = node.outputs;
-      body.push_back(std::move(node));
-      for (const auto& out : outputs)
+      auto planned = by_node_.find(i);
+      if (probe_ && planned != by_node_.end()) {
+        body.push_back(node);
+        add_twin(*planned->second, std::move(node));
+      } else {
+        for (auto& in : node.inputs)
+          if (auto it = dq_.find(in); it != dq_.end() && !probe_) in = it->second;
+        if (planned != by_node_.end()) rewrite_compute(*planned->second, node);
+        body.push_back(std::move(node));
+      }
+      for (const auto& out : body.back().outputs)
         if (plan_.marked.count(out)) emit_pair(out, body);
+      if (auto twins = twins_.find(i); twins != twins_.end())
+        std::move(twins->second.begin(), twins->second.end(), std::back_inserter(body));
     }
     std::vector<ir::Node> nodes = std::move(weight_nodes_);
     std::move(body.begin(), body.end(), std::back_inserter(nodes));
     g_.nodes = std::move(nodes);
     for (auto& t : new_inits_) g_.initializers.push_back(std::move(t));
-    remove_dead(g_);
+    if (!probe_) remove_dead(g_);  // the probe twins are read by nobody but the observer
     return std::move(layers_);
   }
 
@@ -233,9 +244,36 @@ class Emitter {
       const std::string& source = plan_.marked.at(original.inputs[0]);
       node.inputs[2] = emit_bias(original.inputs[2], act_.at(source).scale[0], wp);
     }
+    if (probe_) return;
     node.outputs[0] = cp.output;
     auto dq = dq_.find(cp.output);
-    layers_.push_back({original.label(), original.op_type, cp.output, dq == dq_.end() ? cp.output : dq->second});
+    layers_.push_back({cp.node, original.label(), original.op_type, cp.output, dq == dq_.end() ? cp.output : dq->second,
+                       channel_axis(original)});
+  }
+
+  static int64_t channel_axis(const ir::Node& node) { return node.op_type == "Conv" ? 1 : -1; }
+
+  // Probe: the layer again on int8-simulated input and weights, its output quantized as the plan
+  // quantizes it (with the absorbed activation's range), placed after the float layer (and after
+  // its absorbed activation, whose output is then the reference).
+  void add_twin(const ComputePlan& cp, ir::Node twin) {
+    for (auto& in : twin.inputs)
+      if (auto it = dq_.find(in); it != dq_.end()) in = it->second;
+    rewrite_compute(cp, twin);
+    const ir::Node& original = g_.nodes[cp.node];
+    twin.outputs[0] = names_.fresh(original.outputs[0] + "_probe");
+    std::vector<ir::Node>& out = twins_[cp.absorbed.value_or(cp.node)];
+    std::string reference = original.outputs[0], candidate = twin.outputs[0];
+    out.push_back(std::move(twin));
+    if (plan_.marked.count(cp.output)) {
+      auto [s, z] = act_params(plan_.marked.at(cp.output));
+      std::string q = names_.fresh(candidate + "_quantized"), dq = names_.fresh(candidate + "_dequantized");
+      out.push_back(qdq_node("QuantizeLinear", names_.fresh(q + "_QuantizeLinear"), {candidate, s, z}, q));
+      out.push_back(qdq_node("DequantizeLinear", names_.fresh(dq + "_DequantizeLinear"), {q, s, z}, dq));
+      reference = cp.output;
+      candidate = dq;
+    }
+    layers_.push_back({cp.node, original.label(), original.op_type, reference, candidate, channel_axis(original)});
   }
 
   ir::Graph& g_;
@@ -244,6 +282,7 @@ class Emitter {
   UniqueNames names_;
   PassResult& result_;
   const ProgressFn& progress_;
+  bool probe_;
   std::map<std::string, const Tensor*> inits_;
   std::map<std::string, quant::QuantParams> act_;
   std::map<std::string, std::pair<std::string, std::string>> act_names_;
@@ -253,68 +292,133 @@ class Emitter {
   std::vector<ir::Node> weight_nodes_;
   std::vector<ir::NamedTensor> new_inits_;
   std::vector<Layer> layers_;
+  std::map<size_t, std::vector<ir::Node>> twins_;  // probe: emitted after this float node
 };
 
-// Keeps the watched values of one run (the float model's), then compares the
-// next run's with them.
-class LayerRecorder : public exec::Observer {
+// Each layer's output against its float reference, accumulated over runs: a reference is kept
+// from when it is computed until its counterpart arrives (the float model's run before the
+// quantized model's, or the float layer just before its probe twin in one run).
+class LayerFidelity : public exec::Observer {
  public:
-  explicit LayerRecorder(std::map<std::string, Tensor>& store) : store_(store) {}
-  void on_value(const std::string& name, const Tensor& value, const ir::Node&) override {
-    if (auto it = store_.find(name); it != store_.end()) it->second = value;
-  }
-
- private:
-  std::map<std::string, Tensor>& store_;
-};
-
-class LayerComparer : public exec::Observer {
- public:
-  LayerComparer(std::map<std::string, Tensor>& reference, std::map<std::string, std::vector<size_t>>& layers_of,
-                std::vector<report::OutputFidelity>& fidelity, const std::vector<Layer>& layers)
-      : reference_(reference), layers_of_(layers_of), fidelity_(fidelity), layers_(layers) {}
-  void on_value(const std::string& name, const Tensor& value, const ir::Node&) override {
-    auto it = layers_of_.find(name);
-    if (it == layers_of_.end()) return;
-    for (size_t l : it->second) {
-      const Tensor& ref = reference_.at(layers_[l].float_output);
-      if (!ref.empty() && ref.shape() == value.shape()) fidelity_[l].add(ref, value);
+  explicit LayerFidelity(const std::vector<Layer>& layers)
+      : layers_(layers), fidelity_(layers.size()), channels_(layers.size()) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      reference_[layers[l].float_output];
+      layers_of_[layers[l].quant_output].push_back(l);
     }
   }
+  void on_value(const std::string& name, const Tensor& value, const ir::Node&) override {
+    if (auto it = layers_of_.find(name); it != layers_of_.end()) {
+      for (size_t l : it->second) {
+        const Tensor& ref = reference_.at(layers_[l].float_output);
+        if (ref.empty() || ref.shape() != value.shape() || ref.dtype() != DType::f32) continue;
+        fidelity_[l].add(ref, value);
+        channels_[l].add(ref, value, layers_[l].channel_axis);
+      }
+    }
+    if (!recording_) return;
+    if (auto it = reference_.find(name); it != reference_.end()) it->second = value;
+  }
+  // Off: the run computes candidates only (a quantized model reuses float names for other values).
+  void set_recording(bool on) { recording_ = on; }
+  void forget() {
+    for (auto& [name, t] : reference_) t = Tensor();
+  }
+  double sqnr_db(size_t layer) const { return fidelity_[layer].sqnr_db(); }
+  double channel_sqnr_db(size_t layer) const { return channels_[layer].sqnr_db(); }
 
  private:
-  std::map<std::string, Tensor>& reference_;
-  std::map<std::string, std::vector<size_t>>& layers_of_;
-  std::vector<report::OutputFidelity>& fidelity_;
+  // SQNR with every output channel weighted alike: 10 log10(C / sum_c noise_c / signal_c) over the
+  // live channels. A tensor SQNR hides a small-range channel that one activation scale destroys
+  // (the big channels carry the energy); the layers after it need that channel all the same.
+  struct ChannelError {
+    std::vector<double> signal, noise;
+    void add(const Tensor& ref, const Tensor& got, int64_t axis) {
+      if (ref.rank() == 0) return;
+      if (axis < 0) axis += ref.rank();
+      int64_t c_count = ref.shape()[axis], inner = 1;
+      for (int64_t d = axis + 1; d < ref.rank(); ++d) inner *= ref.shape()[d];
+      signal.resize(c_count, 0);
+      noise.resize(c_count, 0);
+      const float* r = ref.data<float>();
+      const float* g = got.data<float>();
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        int64_t c = (i / inner) % c_count;
+        double d = double{r[i]} - double{g[i]};
+        signal[c] += double{r[i]} * r[i];
+        noise[c] += d * d;
+      }
+    }
+    double sqnr_db() const {
+      double top = signal.empty() ? 0 : *std::max_element(signal.begin(), signal.end());
+      double ratio = 0;
+      int64_t live = 0;
+      for (size_t c = 0; c < signal.size(); ++c) {
+        if (signal[c] <= top * kDeadChannel) continue;
+        ratio += noise[c] / signal[c];
+        ++live;
+      }
+      return ratio == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(static_cast<double>(live) / ratio);
+    }
+  };
+  static constexpr double kDeadChannel = 1e-6;  // relative energy below which a channel is ignored
+
   const std::vector<Layer>& layers_;
+  std::vector<report::OutputFidelity> fidelity_;
+  std::vector<ChannelError> channels_;
+  std::map<std::string, Tensor> reference_;
+  std::map<std::string, std::vector<size_t>> layers_of_;
+  bool recording_ = true;
 };
 
-void layer_sqnr(const ir::Model& float_model, const ir::Model& quantized, const std::vector<Layer>& layers,
-                const data::Dataset& ds, int64_t samples, const QuantizeOptions& o, PassResult& result,
-                const ProgressFn& progress) {
-  std::map<std::string, Tensor> reference;
-  std::map<std::string, std::vector<size_t>> layers_of;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    reference[layers[l].float_output];
-    layers_of[layers[l].quant_output].push_back(l);
-  }
-  std::vector<report::OutputFidelity> fidelity(layers.size());
-  exec::Executor fe(float_model, {o.threads}), qe(quantized, {o.threads});
-  LayerRecorder recorder(reference);
-  LayerComparer comparer(reference, layers_of, fidelity, layers);
-  // One sample per run keeps only one sample's layer outputs alive.
+// Runs the models in turn on the first samples, one sample per run (only one sample's layer
+// outputs alive at a time); references come from the first model.
+void measure(LayerFidelity& fidelity, const std::vector<const ir::Model*>& models, const data::Dataset& ds,
+             int64_t samples, int threads) {
+  std::vector<std::unique_ptr<exec::Executor>> executors;
+  for (const ir::Model* m : models)
+    executors.push_back(std::make_unique<exec::Executor>(*m, exec::ExecOptions{threads}));
   for_each_batch(ds, std::min(samples, kSqnrSamples), 1, [&](const std::vector<Tensor>& batch) {
     auto feeds = feeds_of(ds, batch);
-    fe.run(feeds, &recorder);
-    qe.run(feeds, &comparer);
-    for (auto& [name, t] : reference) t = Tensor();
+    for (size_t m = 0; m < executors.size(); ++m) {
+      fidelity.set_recording(m == 0);
+      executors[m]->run(feeds, &fidelity);
+    }
+    fidelity.forget();
   });
+}
+
+nlohmann::ordered_json db_json(double db) {
+  return std::isfinite(db) ? nlohmann::ordered_json(db) : nlohmann::ordered_json("inf");
+}
+
+// Planned layers whose own int8 error (int8 input, weights and output, float everything else) is
+// too large: they stay float, since int8 there costs more accuracy than its speed is worth.
+// PaddleOCR's detector has depthwise convolutions whose input channels span 0.75 to 78: one
+// activation scale cannot serve them all. Returns their float-graph node indices with the SQNR.
+std::map<size_t, double> too_lossy_layers(const ir::Model& float_model, const QdqPlan& plan,
+                                          const std::map<std::string, quant::Range>& ranges, const QuantizeOptions& o,
+                                          const data::Dataset& ds, int64_t samples) {
+  ir::Model probe = float_model;
+  PassResult scratch;
+  std::vector<Layer> layers = Emitter(probe, plan, ranges, o, scratch, {}, true).run();
+  LayerFidelity fidelity(layers);
+  measure(fidelity, {&probe}, ds, samples, o.threads);
+  std::map<size_t, double> lossy;
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (fidelity.channel_sqnr_db(l) < o.min_layer_sqnr_db) lossy[layers[l].node] = fidelity.channel_sqnr_db(l);
+  return lossy;
+}
+
+void report_layers(const ir::Model& float_model, const ir::Model& quantized, const std::vector<Layer>& layers,
+                   const data::Dataset& ds, int64_t samples, const QuantizeOptions& o, PassResult& result,
+                   const ProgressFn& progress) {
+  LayerFidelity fidelity(layers);
+  measure(fidelity, {&float_model, &quantized}, ds, samples, o.threads);
   auto& rows = result.extra["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < layers.size(); ++l) {
-    double sqnr = fidelity[l].sqnr_db();
-    rows.push_back({{"name", layers[l].name},
-                    {"op_type", layers[l].op_type},
-                    {"sqnr_db", std::isfinite(sqnr) ? nlohmann::ordered_json(sqnr) : nlohmann::ordered_json("inf")}});
+    double sqnr = fidelity.sqnr_db(l);
+    rows.push_back({{"name", layers[l].name}, {"op_type", layers[l].op_type}, {"sqnr_db", db_json(sqnr)}});
     if (progress) progress(fmt::format("layer {} ({}) output SQNR {:.1f} dB", layers[l].name, layers[l].op_type, sqnr));
   }
 }
@@ -347,8 +451,24 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   }
   auto ranges = calibrate(model, plan, options, calibration, samples);
   ir::Model float_model = model;
+  std::map<size_t, double> lossy;
+  if (options.min_layer_sqnr_db > 0) lossy = too_lossy_layers(float_model, plan, ranges, options, calibration, samples);
+  if (!lossy.empty()) {
+    auto& kept = result.extra["float_layers"] = nlohmann::ordered_json::array();
+    std::set<size_t> keep_float;
+    for (const auto& [node, db] : lossy) {
+      keep_float.insert(node);
+      kept.push_back({{"name", model.graph.nodes[node].label()}, {"sqnr_db", db_json(db)}});
+    }
+    result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
+                                          lossy.size(), options.min_layer_sqnr_db));
+    plan = plan_qdq(model.graph, options.op_types, filter, keep_float);
+    auto needed = plan.calibrated();
+    if (std::any_of(needed.begin(), needed.end(), [&](const std::string& t) { return !ranges.count(t); }))
+      ranges = calibrate(model, plan, options, calibration, samples);
+  }
   std::vector<Layer> layers = Emitter(model, plan, ranges, options, result, progress).run();
-  layer_sqnr(float_model, model, layers, calibration, samples, options, result, progress);
+  report_layers(float_model, model, layers, calibration, samples, options, result, progress);
   result.extra["calibration"] = {
       {"method", std::array{"minmax", "percentile", "entropy", "mse"}[static_cast<int>(options.calib_method)]},
       {"samples", calibration.whole_batch ? calibration.samples : samples},
