@@ -296,8 +296,13 @@ const FormatTraits& format_traits(DType dtype) {
 
 Shape QuantParams::param_shape(const Shape& dims) const {
   if (axis < 0) return Shape(dims.size(), 1);
+  if (block_size == 0) {
+    Shape s(dims.size(), 1);
+    s[axis] = dims[axis];
+    return s;
+  }
   Shape s = dims;
-  if (block_size > 0) s[axis] = (dims[axis] + block_size - 1) / block_size;
+  s[axis] = (dims[axis] + block_size - 1) / block_size;
   return s;
 }
 
