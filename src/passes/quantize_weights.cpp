@@ -240,6 +240,7 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
       dequant.push_back(edit::make_node("Mul", {centred, s_name}, {name}, rw.fresh(name + "_Mul")));
     }
     rw.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}", granularity_name(p)), "quantize_int8_weight");
+    inits[name]->tensor = Tensor();  // free the float weight now: peak memory stays near the input's
   }
   std::erase_if(rw.g.initializers, [&](const ir::NamedTensor& t) { return first.count(t.name) > 0; });
   rw.g.nodes.insert(rw.g.nodes.begin(), std::make_move_iterator(dequant.begin()), std::make_move_iterator(dequant.end()));
