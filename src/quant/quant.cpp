@@ -41,6 +41,8 @@ void for_chunks(ThreadPool* pool, int64_t n, int64_t grain, const std::function<
 
 // A weight seen as runs: run r = (o, c) over outer x channels holds `inner` contiguous elements.
 // Each run's elements belong to group base(o, c) (+ i when blocked: one group per inner index).
+// Per tensor is one "channel" per element (inner 1) with every group index 0, so that it splits
+// into chunks like the rest.
 struct Geometry {
   int64_t outer = 1, channels = 1, inner = 1;
   int64_t block_size = 0, blocks = 1;
@@ -65,7 +67,7 @@ Geometry geometry(const Shape& dims, int64_t axis, int64_t block_size) {
   int64_t numel = 1;
   for (int64_t d : dims) numel *= d;
   if (axis < 0) {
-    g.inner = numel;
+    g.channels = numel;
     return g;
   }
   assert(axis < static_cast<int64_t>(dims.size()) && "quantization axis out of range");
@@ -83,6 +85,27 @@ Geometry geometry(const Shape& dims, int64_t axis, int64_t block_size) {
   return g;
 }
 
+// Contiguous spans of the runs [rb, re): fn(first element, count, first group, group stride),
+// where element j of the span belongs to group first_group + j * stride (stride 0 or 1). With
+// inner 1 a span covers many runs, so the kernels' inner loops are long and vectorize.
+template <typename F>
+void for_each_span(const Geometry& g, int64_t rb, int64_t re, F&& fn) {
+  int64_t r = rb;
+  while (r < re) {
+    if (g.inner > 1) {
+      fn(r * g.inner, g.inner, g.base(r), g.blocked() ? 1 : 0);
+      ++r;
+      continue;
+    }
+    int64_t c = r % g.channels;
+    int64_t n = std::min(re - r, g.channels - c);
+    if (g.blocked()) n = std::min(n, g.block_size - c % g.block_size);
+    int64_t stride = (g.per_tensor || g.blocked()) ? 0 : 1;
+    fn(r, n, g.base(r), stride);
+    r += n;
+  }
+}
+
 void check_params(const Tensor& w, const QuantParams& p, std::string_view what) {
   Geometry g = geometry(w.shape(), p.axis, p.block_size);
   if (static_cast<int64_t>(p.scale.size()) != g.groups || p.zero_point.size() != p.scale.size())
@@ -96,26 +119,50 @@ inline float quantize_one(float x, float scale, float zp, float qmin, float qmax
   return v < qmax ? v : qmax;
 }
 
-// Quantized value of every element as int32 (before packing), run by run.
+// Quantizes every element into `out` (one integer per element, before any packing) and returns
+// sum (x - dequantized)^2 and sum x^2, added per chunk in chunk order (thread-count independent).
 template <typename Out>
-void quantize_runs(const float* x, Out* out, const Geometry& g, const QuantParams& p, ThreadPool* pool) {
+std::pair<double, double> quantize_kernel(const float* x, Out* out, const Geometry& g, const QuantParams& p,
+                                          ThreadPool* pool) {
   const FormatTraits& f = format_traits(p.dtype);
   const float qmin = static_cast<float>(f.qmin), qmax = static_cast<float>(f.qmax);
-  for_chunks(pool, g.runs(), g.run_grain(), [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) {
-      const float* xr = x + r * g.inner;
-      Out* orun = out + r * g.inner;
-      int64_t b = g.base(r);
-      if (!g.blocked() || g.inner == 1) {
-        const float s = p.scale[b], zp = static_cast<float>(p.zero_point[b]);
-        for (int64_t i = 0; i < g.inner; ++i) orun[i] = static_cast<Out>(quantize_one(xr[i], s, zp, qmin, qmax));
-        continue;
+  const int64_t grain = g.run_grain();
+  const int64_t chunks = (g.runs() + grain - 1) / grain;
+  std::vector<double> err(static_cast<size_t>(chunks), 0.0), norm(static_cast<size_t>(chunks), 0.0);
+  for_chunks(pool, g.runs(), grain, [&](int64_t rb, int64_t re) {
+    double se = 0, sn = 0;
+    for_each_span(g, rb, re, [&](int64_t e0, int64_t n, int64_t g0, int64_t stride) {
+      const float* xs = x + e0;
+      Out* os = out + e0;
+      if (stride == 0) {
+        const float s = p.scale[g0], zp = static_cast<float>(p.zero_point[g0]);
+        for (int64_t j = 0; j < n; ++j) {
+          float q = quantize_one(xs[j], s, zp, qmin, qmax);
+          os[j] = static_cast<Out>(q);
+          double d = static_cast<double>(xs[j]) - static_cast<double>((q - zp) * s);
+          se += d * d;
+          sn += static_cast<double>(xs[j]) * xs[j];
+        }
+        return;
       }
-      for (int64_t i = 0; i < g.inner; ++i)
-        orun[i] = static_cast<Out>(
-            quantize_one(xr[i], p.scale[b + i], static_cast<float>(p.zero_point[b + i]), qmin, qmax));
-    }
+      for (int64_t j = 0; j < n; ++j) {
+        const float s = p.scale[g0 + j], zp = static_cast<float>(p.zero_point[g0 + j]);
+        float q = quantize_one(xs[j], s, zp, qmin, qmax);
+        os[j] = static_cast<Out>(q);
+        double d = static_cast<double>(xs[j]) - static_cast<double>((q - zp) * s);
+        se += d * d;
+        sn += static_cast<double>(xs[j]) * xs[j];
+      }
+    });
+    err[rb / grain] = se;
+    norm[rb / grain] = sn;
   });
+  double se = 0, sn = 0;
+  for (int64_t c = 0; c < chunks; ++c) {
+    se += err[c];
+    sn += norm[c];
+  }
+  return {se, sn};
 }
 
 void pack_nibbles(const int8_t* values, Tensor& out, ThreadPool* pool) {
@@ -215,29 +262,30 @@ QuantParams choose_minmax(const Tensor& w, DType dtype, bool symmetric, int64_t 
   const float* x = w.data<float>();
   for_chunks(pool, g.runs(), g.run_grain(), [&](int64_t rb, int64_t re) {
     int64_t first = g.groups, last = 0;
-    for (int64_t r = rb; r < re; ++r) {
-      first = std::min(first, g.base(r));
-      last = std::max(last, g.base(r) + (g.blocked() ? g.inner : 1));
-    }
+    for_each_span(g, rb, re, [&](int64_t, int64_t n, int64_t g0, int64_t stride) {
+      first = std::min(first, g0);
+      last = std::max(last, g0 + (stride ? n : 1));
+    });
     std::vector<float> llo(static_cast<size_t>(last - first), 0.0f), lhi(llo.size(), 0.0f);
-    for (int64_t r = rb; r < re; ++r) {
-      const float* xr = x + r * g.inner;
-      int64_t b = g.base(r) - first;
-      if (!g.blocked()) {
-        float mn = llo[b], mx = lhi[b];
-        for (int64_t i = 0; i < g.inner; ++i) {
-          mn = std::min(mn, xr[i]);
-          mx = std::max(mx, xr[i]);
+    for_each_span(g, rb, re, [&](int64_t e0, int64_t n, int64_t g0, int64_t stride) {
+      const float* xs = x + e0;
+      float* lo_s = llo.data() + (g0 - first);
+      float* hi_s = lhi.data() + (g0 - first);
+      if (stride == 0) {
+        float mn = *lo_s, mx = *hi_s;
+        for (int64_t j = 0; j < n; ++j) {
+          mn = std::min(mn, xs[j]);
+          mx = std::max(mx, xs[j]);
         }
-        llo[b] = mn;
-        lhi[b] = mx;
-        continue;
+        *lo_s = mn;
+        *hi_s = mx;
+        return;
       }
-      for (int64_t i = 0; i < g.inner; ++i) {
-        llo[b + i] = std::min(llo[b + i], xr[i]);
-        lhi[b + i] = std::max(lhi[b + i], xr[i]);
+      for (int64_t j = 0; j < n; ++j) {
+        lo_s[j] = std::min(lo_s[j], xs[j]);
+        hi_s[j] = std::max(hi_s[j], xs[j]);
       }
-    }
+    });
     // min / max are exact, so the merge order does not matter.
     std::lock_guard lock(merge);
     for (size_t k = 0; k < llo.size(); ++k) {
@@ -296,8 +344,13 @@ const FormatTraits& format_traits(DType dtype) {
 
 Shape QuantParams::param_shape(const Shape& dims) const {
   if (axis < 0) return Shape(dims.size(), 1);
+  if (block_size == 0) {
+    Shape s(dims.size(), 1);
+    s[axis] = dims[axis];
+    return s;
+  }
   Shape s = dims;
-  if (block_size > 0) s[axis] = (dims[axis] + block_size - 1) / block_size;
+  s[axis] = (dims[axis] + block_size - 1) / block_size;
   return s;
 }
 
@@ -340,20 +393,7 @@ QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t 
 }
 
 Tensor quantize(const Tensor& w, const QuantParams& params, ThreadPool* pool) {
-  check_float(w, "quantize");
-  check_params(w, params, "quantize");
-  Geometry g = geometry(w.shape(), params.axis, params.block_size);
-  Tensor out(params.dtype, w.shape());
-  const float* x = w.data<float>();
-  switch (params.dtype) {
-    case DType::i8: quantize_runs(x, out.data<int8_t>(), g, params, pool); return out;
-    case DType::u8: quantize_runs(x, out.data<uint8_t>(), g, params, pool); return out;
-    default: break;
-  }
-  std::vector<int8_t> values(static_cast<size_t>(w.numel()));
-  quantize_runs(x, values.data(), g, params, pool);
-  pack_nibbles(values.data(), out, pool);
-  return out;
+  return quantize_measured(w, params, pool).q;
 }
 
 Tensor dequantize(const Tensor& q, const QuantParams& params, ThreadPool* pool) {
@@ -425,35 +465,22 @@ Tensor dequantize_ref(const Tensor& q, const QuantParams& params) {
 }
 
 Quantized quantize_measured(const Tensor& w, const QuantParams& params, ThreadPool* pool) {
-  Quantized r{quantize(w, params, pool), 0.0};
+  check_float(w, "quantize");
+  check_params(w, params, "quantize");
   Geometry g = geometry(w.shape(), params.axis, params.block_size);
+  Quantized r{Tensor(params.dtype, w.shape()), 0.0};
   const float* x = w.data<float>();
-  const int64_t grain = g.run_grain();
-  const int64_t chunks = (g.runs() + grain - 1) / grain;
-  // Per-chunk sums, added in chunk order: the same total for any thread count.
-  std::vector<double> err(static_cast<size_t>(chunks), 0.0), norm(static_cast<size_t>(chunks), 0.0);
-  auto load = [&](int64_t e) { return load_quantized(r.q, e); };
-  for_chunks(pool, g.runs(), grain, [&](int64_t rb, int64_t re) {
-    double se = 0, sn = 0;
-    for (int64_t rr = rb; rr < re; ++rr) {
-      int64_t b = g.base(rr);
-      for (int64_t i = 0; i < g.inner; ++i) {
-        int64_t k = g.group(b, i), e = rr * g.inner + i;
-        float deq = static_cast<float>(load(e) - params.zero_point[k]) * params.scale[k];
-        double d = static_cast<double>(x[e]) - deq;
-        se += d * d;
-        sn += static_cast<double>(x[e]) * x[e];
-      }
-    }
-    err[rb / grain] = se;
-    norm[rb / grain] = sn;
-  });
-  double se = 0, sn = 0;
-  for (int64_t c = 0; c < chunks; ++c) {
-    se += err[c];
-    sn += norm[c];
+  std::pair<double, double> sums;
+  if (params.dtype == DType::i8) {
+    sums = quantize_kernel(x, r.q.data<int8_t>(), g, params, pool);
+  } else if (params.dtype == DType::u8) {
+    sums = quantize_kernel(x, r.q.data<uint8_t>(), g, params, pool);
+  } else {
+    std::vector<int8_t> values(static_cast<size_t>(w.numel()));
+    sums = quantize_kernel(x, values.data(), g, params, pool);
+    pack_nibbles(values.data(), r.q, pool);
   }
-  r.rel_error = sn > 0 ? std::sqrt(se / sn) : 0.0;
+  r.rel_error = sums.second > 0 ? std::sqrt(sums.first / sums.second) : 0.0;
   return r;
 }
 

@@ -85,7 +85,10 @@ TEST(QuantizeTest, PerChannelUsesOneScalePerChannel) {
   EXPECT_FLOAT_EQ(p.scale[0], 1.0f / 127);
   EXPECT_FLOAT_EQ(p.scale[1], 2.0f / 127);
   EXPECT_FLOAT_EQ(p.scale[2], 8.0f / 127);
+  EXPECT_EQ(p.param_shape(w.shape()), (Shape{1, 3}));  // broadcasts against w
+  EXPECT_EQ(choose_params(w, DType::i8, true).param_shape(w.shape()), (Shape{1, 1}));
   QuantParams rows = choose_params(w, DType::i8, true, 0);
+  EXPECT_EQ(rows.param_shape(w.shape()), (Shape{2, 1}));
   EXPECT_FLOAT_EQ(rows.scale[0], 4.0f / 127);
   EXPECT_FLOAT_EQ(rows.scale[1], 8.0f / 127);
   Tensor q = quantize(w, p);

@@ -3,10 +3,10 @@
 // the reference quantize / dequantize. Formats are rows of one traits table (int8, uint8, int4,
 // uint4); per-tensor, per-channel (an axis) and per-block (blocks of `block_size` along an axis).
 //
-// Layout of the parameters: for a weight of shape D with axis a, scale (and zero point) has the
-// shape of D with D[a] replaced by 1 (per tensor: every dim 1, axis -1), D[a] (per channel) or
-// ceil(D[a] / block_size) (per block), stored row-major: ONNX's DequantizeLinear layout
-// (opset 21 for blocks). Per channel that is just dim[a] values.
+// Layout of the parameters: for a weight of shape D with axis a, scale (and zero point) has
+// shape [1, ...] (per tensor, axis -1), D with every dim but a set to 1 (per channel: D[a]
+// values), or D with D[a] replaced by ceil(D[a] / block_size) (per block), stored row-major:
+// ONNX's DequantizeLinear layout (opset 21 for blocks), and shapes that broadcast against D.
 #include <cstdint>
 #include <string_view>
 #include <vector>
