@@ -4,9 +4,9 @@
 #include <set>
 #include <string_view>
 
+#include "graph_edit.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/support/error.h"
-#include "names.h"
 
 namespace mcompress::passes {
 
@@ -97,21 +97,21 @@ const std::set<std::string_view> kUnchanged = {"Abs",
 
 struct Rewriter {
   ir::Graph& graph;
-  UniqueNames names;
+  edit::Namer names;
   std::vector<ir::Node> before, after;  // nodes the current rewrite puts around the node
 
   std::string fresh(const std::string& base) { return names.fresh(base); }
+  std::string add(const ir::Node& node, const std::string& what, Tensor value) {
+    ir::NamedTensor& t = graph.initializers.emplace_back();
+    t.name = fresh(node.label() + "_" + what);
+    t.tensor = std::move(value);
+    return t.name;
+  }
   std::string add_ints(const ir::Node& node, const std::string& what, const std::vector<int64_t>& values) {
-    std::string name = fresh(node.label() + "_" + what);
-    graph.initializers.push_back(
-        named_tensor(name, Tensor::from_values<int64_t>(DType::i64, {static_cast<int64_t>(values.size())}, values)));
-    return name;
+    return add(node, what, Tensor::from_values<int64_t>(DType::i64, {static_cast<int64_t>(values.size())}, values));
   }
   std::string add_float(const ir::Node& node, const std::string& what, float value) {
-    std::string name = fresh(node.label() + "_" + what);
-    graph.initializers.push_back(
-        named_tensor(name, Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&value, 1))));
-    return name;
+    return add(node, what, Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&value, 1)));
   }
 };
 
@@ -149,15 +149,6 @@ void slice_to_inputs(ir::Node& node, Rewriter& rw, int64_t) {
   for (auto a : {"starts", "ends", "axes"}) drop_attr(node, a);
 }
 
-ir::Node simple_node(const char* op, std::string name, std::vector<std::string> inputs, std::string output) {
-  ir::Node n;
-  n.op_type = op;
-  n.name = std::move(name);
-  n.inputs = std::move(inputs);
-  n.outputs = {std::move(output)};
-  return n;
-}
-
 // Before 13 softmax flattened the input to 2-D at `axis`. Over the last axis both agree; else
 // (or when the rank is unknown) spell the old meaning out: Flatten, Softmax over axis 1, Reshape
 // back to the input's shape.
@@ -166,24 +157,14 @@ void softmax_coerced(ir::Node& node, Rewriter& rw, int64_t rank) {
   if (rank >= 0 && (axis == rank - 1 || axis == -1)) return;
   const std::string x = node.inputs[0], y = node.outputs[0], base = node.label();
   std::string flat = rw.fresh(base + "_flat"), shape = rw.fresh(base + "_shape"), soft = rw.fresh(base + "_2d");
-  ir::Node flatten = simple_node("Flatten", rw.fresh(base + "_Flatten"), {x}, flat);
-  ir::Attribute& a = flatten.attributes.emplace_back();
-  a.name = "axis";
-  a.type = ir::AttrType::i;
-  a.i = axis;
-  rw.before.push_back(std::move(flatten));
-  rw.before.push_back(simple_node("Shape", rw.fresh(base + "_Shape"), {x}, shape));
+  rw.before.push_back(
+      edit::make_node("Flatten", {x}, {flat}, rw.fresh(base + "_Flatten"), {edit::int_attr("axis", axis)}));
+  rw.before.push_back(edit::make_node("Shape", {x}, {shape}, rw.fresh(base + "_Shape")));
   node.inputs[0] = flat;
   node.outputs[0] = soft;
-  if (ir::Attribute* own = node.attr("axis")) {
-    own->i = 1;
-  } else {
-    ir::Attribute& one = node.attributes.emplace_back();
-    one.name = "axis";
-    one.type = ir::AttrType::i;
-    one.i = 1;
-  }
-  rw.after.push_back(simple_node("Reshape", rw.fresh(base + "_Reshape"), {soft, shape}, y));
+  drop_attr(node, "axis");
+  node.attributes.push_back(edit::int_attr("axis", 1));
+  rw.after.push_back(edit::make_node("Reshape", {soft, shape}, {y}, rw.fresh(base + "_Reshape")));
 }
 
 struct UpgradeRow {
@@ -232,7 +213,7 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
   }
 
   ir::Model upgraded = model;  // rewrite a copy: a refusal half way leaves the model untouched
-  Rewriter rw{upgraded.graph, UniqueNames(upgraded.graph), {}, {}};
+  Rewriter rw{upgraded.graph, edit::Namer(upgraded.graph), {}, {}};
   int64_t rewritten = 0;
   std::vector<ir::Node> nodes;
   for (auto& node : upgraded.graph.nodes) {

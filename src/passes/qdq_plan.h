@@ -1,23 +1,17 @@
 #pragma once
-// Static QDQ, step one ("mark"): which tensors get a QuantizeLinear ->
-// DequantizeLinear pair and which nodes get int8 weights, decided on the float
-// graph before anything is inserted, so that the pairs land where ONNX Runtime
-// fuses them into its integer kernels:
-//   Conv / Gemm / MatMul with a constant weight: activation input quantized,
-//   weight int8
-//     per channel, bias int32; a Relu (or Clip with min <= 0) reading only the
-//     output is absorbed (the QuantizeLinear's saturation does its job) and the
-//     output is quantized — always after Conv (QLinearConv needs it), after
-//     Gemm/MatMul only when a reader takes it quantized (else ORT runs them
-//     with a float output: QGemm / MatMulIntegerToFloat).
-//   MaxPool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Resize on a
-//   quantized input: the
+// Static QDQ, step one ("mark"): which tensors get a QuantizeLinear -> DequantizeLinear pair and
+// which nodes get int8 weights, decided on the float graph before anything is inserted, so that
+// the pairs land where ONNX Runtime fuses them into its integer kernels:
+//   Conv / Gemm / MatMul with a constant weight: activation input quantized, weight int8 per
+//     channel, bias int32; a Relu (or Clip with min <= 0) reading only the output is absorbed
+//     (the QuantizeLinear's saturation does its job) and the output is quantized - always after
+//     Conv (QLinearConv needs it), after Gemm/MatMul only when a reader takes it quantized (else
+//     ORT runs them with a float output: QGemm / MatMulIntegerToFloat).
+//   MaxPool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Resize on a quantized input: the
 //     output shares the input's scale (ORT then runs them on the 8-bit tensor).
-//   Add, Concat, AveragePool, GlobalAveragePool with every input quantized:
-//   output quantized
+//   Add, Concat, AveragePool, GlobalAveragePool with every input quantized: output quantized
 //     with its own range (QLinearAdd, QLinearConcat, QLinearAveragePool ...).
-//   Everything else stays float (the safe default); graph outputs are never
-//   quantized.
+//   Everything else stays float (the safe default); graph outputs are never quantized.
 #include <map>
 #include <optional>
 #include <set>

@@ -1,22 +1,15 @@
-// Static int8: QDQ (or QOperator) from calibration data run through mcompress's
-// executor.
+// Static int8: QDQ (or QOperator) from calibration data run through mcompress's executor.
 //
-//   Before: a float model (BatchNorm folded and Constant weights moved here,
-//   opset raised to 13) After:  QuantizeLinear -> DequantizeLinear pairs on the
-//   activations the plan marks
-//           (qdq_plan.h), int8 per-channel weights and int32 biases behind
-//           DequantizeLinear, the absorbed Relu / Clip removed; --format
-//           qoperator then lowers the fusable groups to QLinearConv /
-//           QLinearMatMul / QGemm (qoperator.h).
-//   Math:   activations asymmetric over the calibrated range (u8, or i8);
-//   weights symmetric int8
-//           (zero point 0) per output channel; bias scale = input scale *
-//           weight scale[c], zero point 0, int32 (what the integer kernels add
-//           to their int32 accumulators).
-//   Report: one progress line per weight, then one per quantized layer with its
-//   output SQNR
-//           against the float model on the first calibration samples
-//           (extra["layers"]).
+//   Before: a float model (BatchNorm folded and Constant weights moved here, opset raised to 13)
+//   After:  QuantizeLinear -> DequantizeLinear pairs on the activations the plan marks
+//           (qdq_plan.h), int8 per-channel weights and int32 biases behind DequantizeLinear, the
+//           absorbed Relu / Clip removed; layers whose own int8 error is too large stay float;
+//           --format qoperator then lowers the fusable groups (qoperator.h).
+//   Math:   activations asymmetric over the calibrated range (u8, or i8); weights symmetric int8
+//           (zero point 0) per output channel; bias scale = input scale * weight scale[c], zero
+//           point 0, int32 (what the integer kernels add to their int32 accumulators).
+//   Report: one progress line per weight, then one per quantized layer with its output SQNR
+//           against the float model on the first calibration samples (extra["layers"]).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,7 +17,9 @@
 #include <limits>
 #include <set>
 
+#include "graph_edit.h"
 #include "mcompress/exec/executor.h"
+#include "mcompress/onnx/opset.h"
 #include "mcompress/passes/cleanup.h"
 #include "mcompress/passes/opset_upgrade.h"
 #include "mcompress/passes/quantize.h"
@@ -32,7 +27,6 @@
 #include "mcompress/quant/quant.h"
 #include "mcompress/report/fidelity.h"
 #include "mcompress/support/error.h"
-#include "names.h"
 #include "qdq_plan.h"
 #include "qoperator.h"
 
@@ -87,17 +81,16 @@ std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqP
 // A QuantizeLinear / DequantizeLinear node; `axis` for per-channel parameters.
 ir::Node qdq_node(const char* op, std::string name, std::vector<std::string> inputs, std::string output,
                   std::optional<int64_t> axis = std::nullopt) {
-  ir::Node n;
-  n.op_type = op;
-  n.name = std::move(name);
-  n.inputs = std::move(inputs);
-  n.outputs = {std::move(output)};
-  if (!axis) return n;
-  ir::Attribute& a = n.attributes.emplace_back();
-  a.name = "axis";
-  a.type = ir::AttrType::i;
-  a.i = *axis;
-  return n;
+  std::vector<ir::Attribute> attributes;
+  if (axis) attributes.push_back(edit::int_attr("axis", *axis));
+  return edit::make_node(op, std::move(inputs), {std::move(output)}, std::move(name), std::move(attributes));
+}
+
+ir::NamedTensor named_tensor(std::string name, Tensor tensor) {
+  ir::NamedTensor t;
+  t.name = std::move(name);
+  t.tensor = std::move(tensor);
+  return t;
 }
 
 template <typename T>
@@ -247,10 +240,11 @@ class Emitter {
     if (probe_) return;
     node.outputs[0] = cp.output;
     auto dq = dq_.find(cp.output);
-    layers_.push_back({cp.node, original.label(), original.op_type, cp.output, dq == dq_.end() ? cp.output : dq->second,
-                       channel_axis(original)});
+    layers_.push_back({cp.node, layer_name(original), original.op_type, cp.output,
+                       dq == dq_.end() ? cp.output : dq->second, channel_axis(original)});
   }
 
+  static std::string layer_name(const ir::Node& node) { return node.name.empty() ? node.label() : node.name; }
   static int64_t channel_axis(const ir::Node& node) { return node.op_type == "Conv" ? 1 : -1; }
 
   // Probe: the layer again on int8-simulated input and weights, its output quantized as the plan
@@ -273,13 +267,13 @@ class Emitter {
       reference = cp.output;
       candidate = dq;
     }
-    layers_.push_back({cp.node, original.label(), original.op_type, reference, candidate, channel_axis(original)});
+    layers_.push_back({cp.node, layer_name(original), original.op_type, reference, candidate, channel_axis(original)});
   }
 
   ir::Graph& g_;
   const QdqPlan& plan_;
   const QuantizeOptions& o_;
-  UniqueNames names_;
+  edit::Namer names_;
   PassResult& result_;
   const ProgressFn& progress_;
   bool probe_;
@@ -435,7 +429,13 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
 
   PassResult result = cleanup(model);
   int64_t opset_before = model.opset("");
-  if (upgrade_opset(model, kQdqOpset) > 0 || model.opset("") != opset_before)
+  try {
+    upgrade_opset(model, kQdqOpset);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::unsupported) throw;
+    onnxio::upgrade_opset(model, kQdqOpset);  // ops our rewrite does not know: ONNX's converter
+  }
+  if (model.opset("") != opset_before)
     result.warnings.push_back(
         fmt::format("opset raised from {} to {} (QuantizeLinear / "
                     "DequantizeLinear per axis)",
@@ -458,7 +458,8 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     std::set<size_t> keep_float;
     for (const auto& [node, db] : lossy) {
       keep_float.insert(node);
-      kept.push_back({{"name", model.graph.nodes[node].label()}, {"sqnr_db", db_json(db)}});
+      const ir::Node& n = model.graph.nodes[node];
+      kept.push_back({{"name", n.name.empty() ? n.label() : n.name}, {"op_type", n.op_type}, {"sqnr_db", db_json(db)}});
     }
     result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
                                           lossy.size(), options.min_layer_sqnr_db));

@@ -1,6 +1,9 @@
 #pragma once
 // upgrade_opset: raise the default-domain opset of a model to `target` (13: the first with
 // per-axis QuantizeLinear / DequantizeLinear), rewriting the ops whose form changed on the way.
+// ONNX's version converter (onnxio::upgrade_opset) refuses a Softmax whose input shape it cannot
+// infer (PaddleOCR cls and rec at opset 9); this rewrite does not need shapes. quantize_static
+// tries it first and falls back to the converter for ops it does not know.
 //
 //   Before: an opset 9..12 model (PaddleOCR exports are opset 9 and 11)
 //   After:  the same computation at opset `target`:
