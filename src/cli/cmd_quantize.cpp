@@ -148,6 +148,9 @@ void register_quantize(CLI::App& app) {
       ->check(CLI::IsMember({"uint8", "int8"}));
   cmd->add_option("--preprocess", options->preprocess, "Calibration preprocessing, e.g. scale=0.00392157,mean=0.2860,std=0.3530");
   cmd->add_option("--batch-size", q.calib_batch_size, "Calibration samples per forward pass")->check(CLI::PositiveNumber);
+  cmd->add_option("--min-layer-sqnr", q.min_layer_sqnr_db,
+                  "Static: keep a layer float when its own int8 output SQNR is below this many dB (default 25; 0: off)")
+      ->check(CLI::NonNegativeNumber);
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_quantize(*options); });
