@@ -2,7 +2,10 @@
 """Synthetic text pages for text detectors: lines of random 5x8 bitmap glyphs (value -1) on a
 light page (value 1), N x 3 x H x W float32, written as an .npz with one member "x".
 
-usage: /usr/bin/python3 tests/passes/make_text_pages.py OUT.npz COUNT SEED [SIZE]
+usage: /usr/bin/python3 tests/passes/make_text_pages.py OUT.npz COUNT SEED [SIZE] [--uint8]
+
+--uint8 stores 0 / 255 instead of -1 / 1 (a quarter of the bytes; map back with --preprocess
+scale=0.00784313725490196,mean=1).
 
 tools/make_inputs.py's "text" fill draws solid bars, on which PaddleOCR's detector outputs an
 all-zero map (useless for comparing a quantized model with the float one); glyph lines give it
@@ -32,10 +35,13 @@ def page(rng, size):
 
 
 def main():
-    out, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    size = int(sys.argv[4]) if len(sys.argv) > 4 else 640
+    as_uint8 = "--uint8" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--uint8"]
+    out, count, seed = args[0], int(args[1]), int(args[2])
+    size = int(args[3]) if len(args) > 3 else 640
     rng = np.random.default_rng(seed)
-    np.savez(out, x=np.stack([page(rng, size) for _ in range(count)]).astype(np.float32))
+    pages = np.stack([page(rng, size) for _ in range(count)])
+    np.savez(out, x=((pages + 1) * 127.5).astype(np.uint8) if as_uint8 else pages.astype(np.float32))
 
 
 if __name__ == "__main__":
