@@ -39,8 +39,7 @@ constexpr int64_t kSqnrSamples = 4;
 
 static_assert(static_cast<int>(CalibMethod::mse) == static_cast<int>(quant::CalibrationMethod::mse) &&
                   static_cast<int>(CalibMethod::entropy) == static_cast<int>(quant::CalibrationMethod::entropy),
-              "the option enum and the calibrator enum list the methods in the "
-              "same order");
+              "the option enum and the calibrator enum list the methods in the same order");
 
 std::map<std::string, const Tensor*> feeds_of(const data::Dataset& ds, const std::vector<Tensor>& batch) {
   std::map<std::string, const Tensor*> feeds;
@@ -436,17 +435,13 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     onnxio::upgrade_opset(model, kQdqOpset);  // ops our rewrite does not know: ONNX's converter
   }
   if (model.opset("") != opset_before)
-    result.warnings.push_back(
-        fmt::format("opset raised from {} to {} (QuantizeLinear / "
-                    "DequantizeLinear per axis)",
-                    opset_before, kQdqOpset));
+    result.warnings.push_back(fmt::format("opset raised from {} to {} (QuantizeLinear / DequantizeLinear per axis)",
+                                          opset_before, kQdqOpset));
 
   NameFilter filter(options.exclude);
   QdqPlan plan = plan_qdq(model.graph, options.op_types, filter);
   if (plan.compute.empty()) {
-    result.warnings.push_back(
-        "static quantization: no Conv, Gemm or MatMul "
-        "with a constant float weight to quantize");
+    result.warnings.push_back("static quantization: no Conv, Gemm or MatMul with a constant float weight to quantize");
     return result;
   }
   auto ranges = calibrate(model, plan, options, calibration, samples);
