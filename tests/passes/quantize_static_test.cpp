@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -274,6 +275,47 @@ INSTANTIATE_TEST_SUITE_P(Real, StaticPaddle,
                                            PaddleCase{"ppocr_rec", "x:float32:8,3,48,320", "x:float32:2,3,48,320"},
                                            PaddleCase{"ppocr_det", "pages:2", "pages:1", 30.0}),
                          [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace mcompress::test
+
+namespace mcompress::test {
+namespace {
+
+// The command a user runs: JSON report with the calibration and per-layer keys, a model ORT runs,
+// the input untouched; bad calibration data is exit 2 naming the file, nothing written.
+TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
+  fs::path dir = temp_dir("static_cli");
+  fs::path model = bundled("fashion_cnn"), out = dir / "cnn.int8.onnx";
+  std::string before = file_sha256(model);
+  auto r = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
+                          "--preprocess", kPreprocess, "--calib-samples", "64", "--calib-method", "percentile", "-o",
+                          out.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["mode"], "static");
+  EXPECT_EQ(j["calibration"]["method"], "percentile");
+  EXPECT_EQ(j["calibration"]["samples"], 64);
+  ASSERT_EQ(j["layers"].size(), 4u);
+  EXPECT_EQ(j["layers"][0]["name"], "/conv1/Conv");
+  EXPECT_GT(j["layers"][0]["sqnr_db"].get<double>(), 20.0);
+  EXPECT_EQ(j["changes"].size(), 4u);
+  EXPECT_NE(r.err.find("output SQNR"), std::string::npos) << r.err;  // the per-layer progress lines
+  EXPECT_EQ(file_sha256(model), before);
+  ir::Model m = onnxio::load_model(model);
+  Tensor images = fashion("t10k", m).batch(0, 64)[0];
+  data::write_npz(dir / "images.npz", {{"input", &images}});
+  auto outs = compare_in_ort(model, out, dir / "images.npz");
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_GT(outs[0].fidelity.cosine(), 0.99);
+
+  fs::path bad = dir / "bad.npz", out2 = dir / "bad.int8.onnx";
+  { std::ofstream(bad) << "not a zip"; }
+  auto e = run_mcompress({"quantize", model.string(), "--calib", bad.string(), "-o", out2.string()});
+  EXPECT_EQ(e.exit_code, 2) << e.err;
+  EXPECT_NE(e.err.find("bad.npz"), std::string::npos) << e.err;
+  EXPECT_FALSE(fs::exists(out2));
+}
 
 }  // namespace
 }  // namespace mcompress::test
