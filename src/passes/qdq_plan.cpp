@@ -125,10 +125,17 @@ class Planner {
       const ir::Node& reader = graph_.nodes[r];
       const OpRow* row = find_row(reader);
       if (!row || !allowed(reader)) continue;
-      if (row->role != Role::compute) return true;
-      if (reader.inputs[0] == name && weight_axis(reader)) return true;
+      if (row->role == Role::shared) return true;
+      if (row->role == Role::fresh && other_inputs_marked(reader, name)) return true;
+      if (row->role == Role::compute && reader.inputs[0] == name && weight_axis(reader)) return true;
     }
     return false;
+  }
+
+  // A fresh-role reader (Add, Concat ...) is quantized only when all its inputs are.
+  bool other_inputs_marked(const ir::Node& reader, const std::string& name) const {
+    return std::all_of(reader.inputs.begin(), reader.inputs.end(),
+                       [&](const std::string& in) { return in == name || is_marked(in); });
   }
 
   void mark(const std::string& name, const std::string& source) {
