@@ -32,6 +32,7 @@ class Lowerer {
       std::optional<ir::Node> lowered;
       if (node.op_type == "Conv") lowered = lower(node, "QLinearConv", "", true);
       if (node.op_type == "MatMul") lowered = lower(node, "QLinearMatMul", "", true);
+      if (node.op_type == "MatMul" && !lowered) lowered = lower(node, "MatMulIntegerToFloat", "com.microsoft", false);
       if (node.op_type == "Gemm") lowered = lower(node, "QGemm", "com.microsoft", false);
       if (!lowered) continue;
       std::string op = lowered->op_type;
@@ -84,7 +85,10 @@ class Lowerer {
     out.domain = domain;
     out.attributes = node.attributes;
     const ir::Node* yq = q ? &g_.nodes[*q] : nullptr;
-    if (op == "QGemm") {
+    if (op == "MatMulIntegerToFloat") {
+      out.inputs = {x->q, w->q, x->scale, w->scale, x->zero_point, w->zero_point};
+      contrib_ = true;
+    } else if (op == "QGemm") {
       out.inputs = {x->q, x->scale, x->zero_point, w->q, w->scale, w->zero_point, b ? b->q : ""};
       if (yq) out.inputs.insert(out.inputs.end(), {yq->inputs[1], yq->inputs[2]});
       std::erase_if(out.attributes, [](const ir::Attribute& a) { return a.name == "beta"; });

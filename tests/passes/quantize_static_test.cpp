@@ -187,19 +187,26 @@ TEST_F(StaticFashion, EveryCalibrationMethodRunsInOrt) {
 TEST_F(StaticFashion, QOperatorFormatRunsInOrtAndAgrees) {
   constexpr int64_t kImages = 2000;
   fs::path dir = temp_dir("static_qop");
-  auto o = static_options(256);
-  Quantized qdq = quantize_to(bundled("fashion_cnn"), dir / "cnn.qdq.onnx", o, train_);
-  o.format = passes::QuantFormat::qoperator;
-  Quantized qop = quantize_to(bundled("fashion_cnn"), dir / "cnn.qop.onnx", o, train_);
-  auto ops = op_counts(qop.path);
-  EXPECT_EQ(ops["QLinearConv"], 2);
-  EXPECT_EQ(ops["QGemm"], 2);
-  EXPECT_EQ(ops["Conv"], 0);
-  auto a = ort_predictions(qdq.path, *test_, kImages, dir);
-  auto b = ort_predictions(qop.path, *test_, kImages, dir);
-  EXPECT_GE(agreement(a, b), 0.995);
-  std::vector<int64_t> labels(labels_->begin(), labels_->begin() + kImages);
-  EXPECT_GE(accuracy(b, labels), accuracy(a, labels) - 0.005);
+  struct Expect {
+    std::string model;
+    std::map<std::string, int> ops;
+  };
+  for (const auto& e : {Expect{"fashion_cnn", {{"QLinearConv", 2}, {"QGemm", 2}, {"Conv", 0}, {"Gemm", 0}}},
+                        Expect{"fashion_vit", {{"QLinearConv", 1}, {"QGemm", 7}, {"MatMulIntegerToFloat", 18}}}}) {
+    ir::Model m = onnxio::load_model(bundled(e.model));
+    data::Dataset train = fashion("train", m), test = fashion("t10k", m);
+    auto o = static_options(256);
+    Quantized qdq = quantize_to(bundled(e.model), dir / (e.model + ".qdq.onnx"), o, &train);
+    o.format = passes::QuantFormat::qoperator;
+    Quantized qop = quantize_to(bundled(e.model), dir / (e.model + ".qop.onnx"), o, &train);
+    auto ops = op_counts(qop.path);
+    for (const auto& [op, count] : e.ops) EXPECT_EQ(ops[op], count) << e.model << " " << op;
+    auto a = ort_predictions(qdq.path, test, kImages, dir);
+    auto b = ort_predictions(qop.path, test, kImages, dir);
+    EXPECT_GE(agreement(a, b), 0.995) << e.model;
+    std::vector<int64_t> labels(labels_->begin(), labels_->begin() + kImages);
+    EXPECT_GE(accuracy(b, labels), accuracy(a, labels) - 0.005) << e.model;
+  }
 }
 
 TEST_F(StaticFashion, OutputIsByteIdenticalWhateverTheThreadCount) {
