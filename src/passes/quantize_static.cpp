@@ -56,6 +56,17 @@ void for_each_batch(const data::Dataset& ds, int64_t samples, int64_t batch_size
     f(ds.batch(begin, std::min(batch_size, samples - begin)));
 }
 
+// --batch-size, but never more than an input's fixed leading dimension (an export with batch 1).
+int64_t batch_size(const data::Dataset& ds, const QuantizeOptions& o) {
+  int64_t n = std::max<int64_t>(o.calib_batch_size, 1);
+  for (const auto& in : ds.inputs) {
+    if (!in.type || !in.type->shape || in.type->shape->empty()) continue;
+    const auto& first = in.type->shape->front();
+    if (first.value && *first.value > 0) n = std::min(n, *first.value);
+  }
+  return n;
+}
+
 std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o,
                                               const data::Dataset& ds, int64_t samples) {
   quant::CalibrationOptions co;
@@ -65,7 +76,7 @@ std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqP
   for (const auto& name : plan.calibrated()) calibrators[name] = quant::make_calibrator(co);
   exec::Executor executor(model, {o.threads});
   quant::CalibrationObserver observer(calibrators);
-  for_each_batch(ds, samples, std::max<int64_t>(o.calib_batch_size, 1), [&](const std::vector<Tensor>& batch) {
+  for_each_batch(ds, samples, batch_size(ds, o), [&](const std::vector<Tensor>& batch) {
     auto feeds = feeds_of(ds, batch);
     for (const auto& [name, t] : feeds)  // graph inputs are fed, not computed: the
                                          // observer never sees them

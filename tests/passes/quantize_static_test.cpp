@@ -326,3 +326,25 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
 
 }  // namespace
 }  // namespace mcompress::test
+
+namespace mcompress::test {
+namespace {
+
+// An export with a fixed batch of 1 calibrates one sample per pass whatever --batch-size says.
+TEST(StaticFixedBatch, CalibratesSampleBySampleAndRunsInOrt) {
+  fs::path model = model_cache() / "hello_deepa.onnx";
+  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path dir = temp_dir("static_fixed_batch");
+  fs::create_directories(dir / "calib");
+  fs::path calib = make_inputs("onnx::Flatten_0:float32:16,25,96", dir / "calib", 3);
+  auto o = static_options(0);
+  o.calib_batch_size = 32;
+  Quantized q = quantize_to(model, dir / "hd.int8.onnx", o, nullptr, calib);
+  EXPECT_EQ(q.result.extra["layers"].size(), 3u);
+  auto outs = compare_in_ort(model, q.path, make_inputs("onnx::Flatten_0:float32:1,25,96", dir, 4));
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_LT(outs[0].fidelity.max_abs(), 0.05);
+}
+
+}  // namespace
+}  // namespace mcompress::test
