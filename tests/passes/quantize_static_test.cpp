@@ -184,6 +184,23 @@ TEST_F(StaticFashion, EveryCalibrationMethodRunsInOrt) {
   }
 }
 
+// Per-tensor weights and int8 activations: valid in ORT, accuracy sane (first 2000 images).
+TEST_F(StaticFashion, PerTensorWeightsAndInt8ActivationsRunInOrt) {
+  constexpr int64_t kImages = 2000;
+  constexpr double kMaxDrop = 0.01;
+  fs::path dir = temp_dir("static_variants");
+  std::vector<int64_t> labels(labels_->begin(), labels_->begin() + kImages);
+  double fp32 = accuracy(ort_predictions(bundled("fashion_cnn"), *test_, kImages, dir), labels);
+  auto per_tensor = static_options(128);
+  per_tensor.granularity = passes::Granularity::tensor;
+  auto int8_acts = static_options(128);
+  int8_acts.activation_type = DType::i8;
+  for (const auto& [name, o] : {std::pair{"tensor", per_tensor}, std::pair{"i8", int8_acts}}) {
+    Quantized q = quantize_to(bundled("fashion_cnn"), dir / (std::string(name) + ".onnx"), o, train_);
+    EXPECT_GE(accuracy(ort_predictions(q.path, *test_, kImages, dir), labels), fp32 - kMaxDrop) << name;
+  }
+}
+
 TEST_F(StaticFashion, QOperatorFormatRunsInOrtAndAgrees) {
   constexpr int64_t kImages = 2000;
   fs::path dir = temp_dir("static_qop");
