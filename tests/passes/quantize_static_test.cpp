@@ -243,6 +243,7 @@ TEST_F(StaticFashion, OutputIsByteIdenticalWhateverTheThreadCount) {
 struct PaddleCase {
   std::string name;
   std::string calib_spec, eval_spec;
+  passes::CalibMethod method = passes::CalibMethod::minmax;
   double min_layer_sqnr_db = passes::QuantizeOptions{}.min_layer_sqnr_db;
 };
 
@@ -270,6 +271,7 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   auto o = static_options(0);
   o.calib_batch_size = 1;
   o.min_layer_sqnr_db = c.min_layer_sqnr_db;
+  o.calib_method = c.method;
   Quantized q = quantize_to(model, dir / (c.name + ".int8.onnx"), o, nullptr, calib);
   EXPECT_FALSE(q.result.changes.empty());
   if (q.result.extra.contains("float_layers"))
@@ -292,13 +294,15 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   }
 }
 
-// The detector at the default 25 dB layer floor reaches cosine 0.988; 30 dB keeps 34 of its 62
-// convolutions float and reaches 0.998.
-INSTANTIATE_TEST_SUITE_P(Real, StaticPaddle,
-                         ::testing::Values(PaddleCase{"ppocr_cls", "x:float32:8,3,48,192", "x:float32:2,3,48,192"},
-                                           PaddleCase{"ppocr_rec", "x:float32:8,3,48,320", "x:float32:2,3,48,320"},
-                                           PaddleCase{"ppocr_det", "pages:2", "pages:1", 30.0}),
-                         [](const auto& info) { return info.param.name; });
+// Each with the calibration that keeps fewest layers float at the default 25 dB floor (cosine on
+// these inputs; minmax for comparison): cls minmax 5 of 54 float (0.9988); rec mse 18 of 47
+// (0.9945; minmax 22, 0.991); det percentile 12 of 62 (0.9957; minmax 15, 0.988 - below the floor).
+INSTANTIATE_TEST_SUITE_P(
+    Real, StaticPaddle,
+    ::testing::Values(PaddleCase{"ppocr_cls", "x:float32:8,3,48,192", "x:float32:2,3,48,192"},
+                      PaddleCase{"ppocr_rec", "x:float32:8,3,48,320", "x:float32:2,3,48,320", passes::CalibMethod::mse},
+                      PaddleCase{"ppocr_det", "pages:2", "pages:1", passes::CalibMethod::percentile}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace mcompress::test
