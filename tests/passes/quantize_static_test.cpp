@@ -337,6 +337,17 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_GT(outs[0].fidelity.cosine(), 0.99);
 
+  // --exclude and --op-types narrow what is quantized; the rest stays float and still runs.
+  fs::path narrow = dir / "narrow.int8.onnx";
+  auto n = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
+                          "--preprocess", kPreprocess, "--calib-samples", "64", "--exclude", "fc2", "--op-types",
+                          "Conv,Gemm", "-o", narrow.string(), "--json"});
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  auto nj = nlohmann::json::parse(n.out);
+  ASSERT_EQ(nj["layers"].size(), 3u);
+  EXPECT_EQ(nj["layers"][2]["name"], "/fc1/Gemm");
+  EXPECT_EQ(compare_in_ort(model, narrow, dir / "images.npz").size(), 1u);
+
   fs::path bad = dir / "bad.npz", out2 = dir / "bad.int8.onnx";
   { std::ofstream(bad) << "not a zip"; }
   auto e = run_mcompress({"quantize", model.string(), "--calib", bad.string(), "-o", out2.string()});
