@@ -41,6 +41,9 @@ class Planner {
     for (const auto& t : graph.initializers) initializers_[t.name] = &t.tensor;
     for (const auto& v : graph.inputs) graph_inputs_.insert(v.name);
     for (const auto& v : graph.outputs) graph_outputs_.insert(v.name);
+    graph.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) {
+      for (const auto& n : sub.nodes) read_in_subgraphs_.insert(n.inputs.begin(), n.inputs.end());
+    });
     for (size_t i = 0; i < graph.nodes.size(); ++i)
       for (const auto& in : graph.nodes[i].inputs)
         if (!in.empty()) readers_[in].push_back(i);
@@ -153,7 +156,9 @@ class Planner {
     const auto& ys = readers(y);
     std::string out = y;
     std::optional<size_t> absorb;
-    if (ys.size() == 1 && !graph_outputs_.count(y) && absorbable(graph_.nodes[ys[0]])) {
+    // Absorbing renames the activation's output to the Conv's: only when no subgraph reads it by name.
+    if (ys.size() == 1 && !graph_outputs_.count(y) && absorbable(graph_.nodes[ys[0]]) &&
+        !read_in_subgraphs_.count(graph_.nodes[ys[0]].outputs[0])) {
       absorb = ys[0];
       out = graph_.nodes[ys[0]].outputs[0];
     }
@@ -185,7 +190,7 @@ class Planner {
   const std::set<size_t>& keep_float_;
   std::map<const ir::Node*, size_t> index_of_;
   std::map<std::string, const Tensor*> initializers_;
-  std::set<std::string> graph_inputs_, graph_outputs_;
+  std::set<std::string> graph_inputs_, graph_outputs_, read_in_subgraphs_;
   std::map<std::string, std::vector<size_t>> readers_;
   std::set<size_t> absorbed_;
   QdqPlan plan_;
