@@ -62,6 +62,7 @@ void register_inspect(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_quantize(CLI::App& app);
 void register_prune(CLI::App& app);
 
 }  // namespace mcompress::cli

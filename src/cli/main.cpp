@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   mcompress::cli::register_convert(app);
   mcompress::cli::register_infer(app);
   mcompress::cli::register_eval(app);
+  mcompress::cli::register_quantize(app);
   mcompress::cli::register_prune(app);
 
   try {

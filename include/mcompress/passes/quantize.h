@@ -30,6 +30,9 @@ struct QuantizeOptions {
   int64_t calib_samples = 0;                 // 0 = all of --calib
   int64_t calib_batch_size = 32;
   double percentile = 99.999;                // --calib-method percentile
+  // static: a layer whose own int8 output (int8 input, weights and output; the rest float) has a
+  // per-channel SQNR below this stays float. 0 quantizes every layer the placement allows.
+  double min_layer_sqnr_db = 25.0;
   std::vector<std::string> op_types;         // empty: the mode's default set
   std::vector<std::string> exclude;          // --exclude regexes over node and weight names
   int threads = 0;                           // 0 = all cores; output does not depend on it

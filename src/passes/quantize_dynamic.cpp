@@ -1,0 +1,164 @@
+// Dynamic int8: ONNX Runtime's QOperator dynamic form.
+//
+// Before: Y = MatMul(X, W) | Gemm(X, W, C) | Conv(X, W, B)
+// After:  Xq, xs, xz = DynamicQuantizeLinear(X)            (once per activation)
+//         A = MatMulInteger(Xq, W_q, xz, wz) | ConvInteger(Xq, W_q, xz, wz)
+//         Y = Cast(A, float) * (xs * w_scale)  [+ bias]
+// Preconditions: opset >= 11 (quantize_weights raises it first); Gemm without transA.
+// Math: W_q int8, per output channel unless --granularity tensor. MatMul/Gemm scales and zero
+//   points are per column [N] (MatMulInteger's per-column b_zero_point); Gemm's alpha goes into
+//   the scales, beta into the bias. Conv scales have shape [1, O, 1, ...] so that the product with
+//   the scalar xs broadcasts over the output; ConvInteger takes only a scalar weight zero point,
+//   so asymmetric Conv weights are per tensor.
+// Known gaps: Conv with a computed bias is left in float.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "mcompress/support/error.h"
+#include "quantize_rewriter.h"
+
+namespace mcompress::passes {
+namespace {
+
+struct ActivationQ {
+  std::string q, scale, zero_point;
+};
+
+struct WeightQ {
+  std::string q, scale, zero_point;
+};
+
+bool all_equal(const std::vector<int32_t>& v) {
+  return std::all_of(v.begin(), v.end(), [&](int32_t z) { return z == v[0]; });
+}
+
+class DynamicRewriter {
+ public:
+  explicit DynamicRewriter(Rewriter& rw) : rw_(rw), inits_(edit::initializer_map(rw.g)) {}
+
+  void run(const std::vector<Site>& sites) {
+    std::map<size_t, const Site*> at;
+    for (const Site& s : sites) at[s.node] = &s;
+    rw_.total = sites.size();
+    std::vector<ir::Node> out;
+    for (size_t i = 0; i < rw_.g.nodes.size(); ++i) {
+      auto it = at.find(i);
+      if (it == at.end()) {
+        out.push_back(std::move(rw_.g.nodes[i]));
+        continue;
+      }
+      rewrite(rw_.g.nodes[i], out);
+    }
+    rw_.g.nodes = std::move(out);
+    rw_.finish();
+  }
+
+ private:
+  const ActivationQ& activation(const std::string& x, std::vector<ir::Node>& out) {
+    auto it = acts_.find(x);
+    if (it != acts_.end()) return it->second;
+    ActivationQ a{rw_.fresh(x + "_quantized"), rw_.fresh(x + "_scale"), rw_.fresh(x + "_zero_point")};
+    out.push_back(edit::make_node("DynamicQuantizeLinear", {x}, {a.q, a.scale, a.zero_point},
+                                  rw_.fresh(x + "_DynamicQuantizeLinear")));
+    return acts_.emplace(x, a).first->second;
+  }
+
+  // Quantizes `w` (already in the layout the integer op reads) and adds its initializers.
+  WeightQ weight(const ir::Node& n, const std::string& name, const Tensor& w, int64_t axis, float alpha,
+                 const Shape& scale_shape, bool zero_point_per_channel) {
+    quant::QuantParams p = rw_.int8_params(w, axis);
+    quant::Quantized q = quant::quantize_measured(w, p, &rw_.pool);
+    std::vector<float> scale = p.scale;
+    for (float& s : scale) s *= alpha;
+    Tensor s_t = Tensor::from_values<float>(DType::f32, p.axis >= 0 ? scale_shape : Shape{}, std::span<const float>(scale));
+    bool zp_vector = p.axis >= 0 && zero_point_per_channel && !all_equal(p.zero_point);
+    std::vector<int32_t> zp = zp_vector ? p.zero_point : std::vector<int32_t>{p.zero_point[0]};
+    Tensor z_t = zero_point_tensor(zp, DType::i8, zp_vector ? Shape{static_cast<int64_t>(zp.size())} : Shape{});
+    int64_t bytes = total_bytes({&q.q, &s_t, &z_t});
+    rw_.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}", granularity_name(p)), "quantize_int8_dynamic");
+    return {rw_.add_init(name + "_quantized", std::move(q.q)), rw_.add_init(name + "_scale", std::move(s_t)),
+            rw_.add_init(name + "_zero_point", std::move(z_t))};
+  }
+
+  // Y = Cast(acc) * (x_scale * w_scale) [+ bias]
+  void rescale(const ir::Node& n, const std::string& acc, const ActivationQ& a, const WeightQ& w,
+               const std::string& bias, std::vector<ir::Node>& out) {
+    const std::string base = n.name.empty() ? n.outputs[0] : n.name;
+    std::string acc_f = rw_.fresh(acc + "_float");
+    out.push_back(edit::make_node("Cast", {acc}, {acc_f}, rw_.fresh(base + "_Cast"),
+                                  {edit::int_attr("to", static_cast<int64_t>(DType::f32))}));
+    std::string scale = rw_.fresh(base + "_scales");
+    out.push_back(edit::make_node("Mul", {a.scale, w.scale}, {scale}, rw_.fresh(base + "_scales_Mul")));
+    std::string scaled = bias.empty() ? n.outputs[0] : rw_.fresh(base + "_scaled");
+    out.push_back(edit::make_node("Mul", {acc_f, scale}, {scaled}, rw_.fresh(base + "_Mul")));
+    if (!bias.empty()) out.push_back(edit::make_node("Add", {scaled, bias}, {n.outputs[0]}, rw_.fresh(base + "_bias_Add")));
+  }
+
+  void rewrite(const ir::Node& n, std::vector<ir::Node>& out) {
+    const ActivationQ& a = activation(n.inputs[0], out);
+    const std::string base = n.name.empty() ? n.outputs[0] : n.name;
+    const std::string& w_name = n.inputs[1];
+    const Tensor& w = inits_.at(w_name)->tensor;
+    const bool has_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+    std::string acc = rw_.fresh(base + "_int32");
+    if (n.op_type == "Conv") {
+      if (!conv_warned_) {
+        rw_.result.warnings.push_back(
+            "dynamic Conv (ConvInteger) is slow in ONNX Runtime (the bundled CNN runs 5.1x slower than fp32 there); "
+            "prefer --mode weight or static for convolutions, or --op-types MatMul,Gemm");
+        conv_warned_ = true;
+      }
+      Shape scale_shape(static_cast<size_t>(w.rank()), 1);
+      scale_shape[1] = w.shape()[0];
+      // ConvInteger reads one weight zero point: per channel only when symmetric.
+      int64_t axis = rw_.options.asymmetric ? -1 : 0;
+      WeightQ q = weight(n, w_name, w, axis, 1.0f, scale_shape, false);
+      ir::Node conv = edit::make_node("ConvInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
+                                      rw_.fresh(base + "_ConvInteger"), n.attributes);
+      out.push_back(std::move(conv));
+      std::string bias;
+      if (has_bias) {
+        Tensor b = inits_.at(n.inputs[2])->tensor;
+        b.reshape(scale_shape);
+        bias = rw_.add_init(n.inputs[2] + "_reshaped", std::move(b));
+      }
+      rescale(n, acc, a, q, bias, out);
+      return;
+    }
+    // MatMul / Gemm: MatMulInteger reads W as [K, N].
+    const bool trans_b = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
+    const ir::Attribute* alpha_attr = n.op_type == "Gemm" ? n.attr("alpha") : nullptr;
+    const float alpha = alpha_attr ? alpha_attr->f : 1.0f;
+    Tensor kn = trans_b ? transpose_2d(w) : w;
+    WeightQ q = weight(n, w_name, kn, 1, alpha, {kn.shape()[1]}, true);
+    out.push_back(edit::make_node("MatMulInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
+                                  rw_.fresh(base + "_MatMulInteger")));
+    std::string bias;
+    if (has_bias) bias = gemm_bias(n);
+    rescale(n, acc, a, q, bias, out);
+  }
+
+  // Gemm's beta * C: C itself when beta is 1, else a scaled copy (find_sites guarantees C is an
+  // initializer then).
+  std::string gemm_bias(const ir::Node& n) {
+    const ir::Attribute* beta_attr = n.attr("beta");
+    float beta = beta_attr ? beta_attr->f : 1.0f;
+    if (beta == 1.0f) return n.inputs[2];
+    Tensor c = inits_.at(n.inputs[2])->tensor;
+    if (c.dtype() != DType::f32) throw_unsupported("Gemm '{}': bias C of type {}", n.label(), dtype_name(c.dtype()));
+    for (int64_t i = 0; i < c.numel(); ++i) c.data<float>()[i] *= beta;
+    return rw_.add_init(n.inputs[2] + "_beta", std::move(c));
+  }
+
+  Rewriter& rw_;
+  std::map<std::string, ir::NamedTensor*> inits_;
+  std::map<std::string, ActivationQ> acts_;
+  bool conv_warned_ = false;
+};
+
+}  // namespace
+
+void rewrite_dynamic(Rewriter& rw, const std::vector<Site>& sites) { DynamicRewriter(rw).run(sites); }
+
+}  // namespace mcompress::passes

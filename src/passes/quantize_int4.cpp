@@ -1,0 +1,105 @@
+// int4: com.microsoft MatMulNBits for MatMul and Gemm weights.
+//
+// Before: Y = MatMul(X, W[K, N]) | Gemm(X, W, C; alpha, beta, transB)
+// After:  Y = MatMulNBits(X, B_q4, scales[, zero_points]; K, N, bits 4, block_size) [+ beta * C]
+// Preconditions: 2-D weights; Gemm without transA.
+// Math: W^T [N, K] (times Gemm's alpha) is padded with zeros to a whole number of blocks along K,
+//   then quantized to uint4 per block of block_size (blocks along K) with the least-squared-error
+//   clipping search (quant::RangeMethod::mse). ONNX Runtime 1.30's layout: B uint8
+//   [N, n_blocks, block_size / 2] (low nibble first), scales float [N, n_blocks], zero_points
+//   uint8 [N, ceil(n_blocks / 2)] packed two per byte (absent when symmetric: zero point 8).
+// Known gaps: no accuracy_level attribute (ONNX Runtime's default).
+#include <fmt/format.h>
+
+#include <map>
+
+#include "mcompress/support/error.h"
+#include "quantize_rewriter.h"
+
+namespace mcompress::passes {
+
+namespace {
+
+constexpr const char* kMicrosoftDomain = "com.microsoft";
+
+// W^T * alpha, [N, K] padded with zeros to [N, n_blocks * block_size].
+Tensor nk_padded(const Tensor& w, bool trans_b, float alpha, int64_t block_size) {
+  Tensor nk = trans_b ? w : transpose_2d(w);
+  const int64_t n = nk.shape()[0], k = nk.shape()[1];
+  const int64_t kp = (k + block_size - 1) / block_size * block_size;
+  Tensor out(DType::f32, {n, kp});
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < k; ++c) out.data<float>()[r * kp + c] = nk.data<float>()[r * k + c] * alpha;
+  return out;
+}
+
+Tensor packed_zero_points(const std::vector<int32_t>& zp, int64_t n, int64_t blocks) {
+  const int64_t row_bytes = (blocks + 1) / 2;
+  Tensor t(DType::u8, {n * row_bytes});
+  auto* b = t.data<uint8_t>();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t k = 0; k < blocks; ++k) {
+      uint8_t v = static_cast<uint8_t>(zp[r * blocks + k] & 0x0F);
+      b[r * row_bytes + k / 2] |= (k % 2 == 0) ? v : static_cast<uint8_t>(v << 4);
+    }
+  return t;
+}
+
+}  // namespace
+
+void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
+  std::map<size_t, const Site*> at;
+  for (const Site& s : sites) at[s.node] = &s;
+  rw.total = sites.size();
+  if (!sites.empty()) edit::require_opset(rw.model, kMicrosoftDomain, 1);
+  auto inits = edit::initializer_map(rw.g);
+  const int64_t bs = rw.options.block_size;
+  std::vector<ir::Node> out;
+  for (size_t i = 0; i < rw.g.nodes.size(); ++i) {
+    if (!at.count(i)) {
+      out.push_back(std::move(rw.g.nodes[i]));
+      continue;
+    }
+    const ir::Node& n = rw.g.nodes[i];
+    const std::string base = n.name.empty() ? n.outputs[0] : n.name;
+    const bool gemm = n.op_type == "Gemm";
+    const Tensor& w = inits.at(n.inputs[1])->tensor;
+    const bool trans_b = gemm && n.attr_int("transB", 0) != 0;
+    const ir::Attribute* alpha_attr = gemm ? n.attr("alpha") : nullptr;
+    Tensor nk = nk_padded(w, trans_b, alpha_attr ? alpha_attr->f : 1.0f, bs);
+    const int64_t N = nk.shape()[0], K = trans_b ? w.shape()[1] : w.shape()[0], blocks = nk.shape()[1] / bs;
+
+    quant::QuantParams p = quant::choose_params(nk, DType::u4, !rw.options.asymmetric, 1, bs, quant::RangeMethod::mse, &rw.pool);
+    quant::Quantized q = quant::quantize_measured(nk, p, &rw.pool);
+    Tensor b = Tensor::from_bytes(DType::u8, {N, blocks, bs / 2}, std::move(q.q.storage()));
+    Tensor scales = Tensor::from_values<float>(DType::f32, {N, blocks}, std::span<const float>(p.scale));
+    std::optional<Tensor> zp;
+    if (rw.options.asymmetric) zp = packed_zero_points(p.zero_point, N, blocks);
+    rw.report(n.inputs[1], n.op_type, w, total_bytes({&b, &scales, zp ? &*zp : nullptr}), q.rel_error,
+              fmt::format("int4/b{}", bs), "quantize_int4_matmulnbits");
+
+    std::vector<std::string> inputs = {n.inputs[0], rw.add_init(n.inputs[1] + "_Q4", std::move(b)),
+                                       rw.add_init(n.inputs[1] + "_scales", std::move(scales))};
+    if (zp) inputs.push_back(rw.add_init(n.inputs[1] + "_zero_points", std::move(*zp)));
+    const bool has_c = gemm && n.inputs.size() > 2 && !n.inputs[2].empty();
+    std::string y = has_c ? rw.fresh(base + "_MatMulNBits_output") : n.outputs[0];
+    out.push_back(edit::make_node("MatMulNBits", std::move(inputs), {y}, rw.fresh(base + "_MatMulNBits"),
+                                  {edit::int_attr("K", K), edit::int_attr("N", N), edit::int_attr("bits", 4),
+                                   edit::int_attr("block_size", bs)},
+                                  kMicrosoftDomain));
+    if (!has_c) continue;
+    const ir::Attribute* beta_attr = n.attr("beta");
+    const float beta = beta_attr ? beta_attr->f : 1.0f;
+    std::string c = n.inputs[2];
+    if (beta != 1.0f) {
+      Tensor scaled = inits.at(c)->tensor;
+      for (int64_t k = 0; k < scaled.numel(); ++k) scaled.data<float>()[k] *= beta;
+      c = rw.add_init(c + "_beta", std::move(scaled));
+    }
+    out.push_back(edit::make_node("Add", {y, c}, {n.outputs[0]}, rw.fresh(base + "_bias_Add")));
+  }
+  rw.g.nodes = std::move(out);
+  rw.finish();
+}
+
+}  // namespace mcompress::passes

@@ -1,0 +1,488 @@
+// Static int8: QDQ (or QOperator) from calibration data run through mcompress's executor.
+//
+//   Before: a float model (BatchNorm folded and Constant weights moved here, opset raised to 13)
+//   After:  QuantizeLinear -> DequantizeLinear pairs on the activations the plan marks
+//           (qdq_plan.h), int8 per-channel weights and int32 biases behind DequantizeLinear, the
+//           absorbed Relu / Clip removed; layers whose own int8 error is too large stay float;
+//           --format qoperator then lowers the fusable groups (qoperator.h).
+//   Math:   activations asymmetric over the calibrated range (u8, or i8); weights symmetric int8
+//           (zero point 0) per output channel; bias scale = input scale * weight scale[c], zero
+//           point 0, int32 (what the integer kernels add to their int32 accumulators).
+//   Report: one progress line per weight, then one per quantized layer with its output SQNR
+//           against the float model on the first calibration samples (extra["layers"]).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "graph_edit.h"
+#include "mcompress/exec/executor.h"
+#include "mcompress/onnx/opset.h"
+#include "mcompress/passes/cleanup.h"
+#include "mcompress/passes/opset_upgrade.h"
+#include "mcompress/passes/quantize.h"
+#include "mcompress/quant/calibrate.h"
+#include "mcompress/quant/quant.h"
+#include "mcompress/report/fidelity.h"
+#include "mcompress/support/error.h"
+#include "qdq_plan.h"
+#include "qoperator.h"
+
+namespace mcompress::passes {
+
+namespace {
+
+constexpr int64_t kQdqOpset = 13;  // per-axis QuantizeLinear / DequantizeLinear
+constexpr int64_t kSqnrSamples = 4;
+
+static_assert(static_cast<int>(CalibMethod::mse) == static_cast<int>(quant::CalibrationMethod::mse) &&
+                  static_cast<int>(CalibMethod::entropy) == static_cast<int>(quant::CalibrationMethod::entropy),
+              "the option enum and the calibrator enum list the methods in the same order");
+
+std::map<std::string, const Tensor*> feeds_of(const data::Dataset& ds, const std::vector<Tensor>& batch) {
+  std::map<std::string, const Tensor*> feeds;
+  for (size_t i = 0; i < batch.size(); ++i) feeds[ds.inputs[i].name] = &batch[i];
+  return feeds;
+}
+
+// Batches [begin, count) over the first `samples` samples (the whole file once
+// when it is one batch).
+template <typename F>
+void for_each_batch(const data::Dataset& ds, int64_t samples, int64_t batch_size, F&& f) {
+  if (ds.whole_batch) return f(ds.batch(0, ds.samples));
+  for (int64_t begin = 0; begin < samples; begin += batch_size)
+    f(ds.batch(begin, std::min(batch_size, samples - begin)));
+}
+
+// --batch-size, but never more than an input's fixed leading dimension (an export with batch 1).
+int64_t batch_size(const data::Dataset& ds, const QuantizeOptions& o) {
+  int64_t n = std::max<int64_t>(o.calib_batch_size, 1);
+  for (const auto& in : ds.inputs) {
+    if (!in.type || !in.type->shape || in.type->shape->empty()) continue;
+    const auto& first = in.type->shape->front();
+    if (first.value && *first.value > 0) n = std::min(n, *first.value);
+  }
+  return n;
+}
+
+std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o,
+                                              const data::Dataset& ds, int64_t samples) {
+  quant::CalibrationOptions co;
+  co.method = static_cast<quant::CalibrationMethod>(o.calib_method);
+  co.percentile = o.percentile;
+  std::map<std::string, std::unique_ptr<quant::Calibrator>> calibrators;
+  for (const auto& name : plan.calibrated()) calibrators[name] = quant::make_calibrator(co);
+  exec::Executor executor(model, {o.threads});
+  quant::CalibrationObserver observer(calibrators);
+  for_each_batch(ds, samples, batch_size(ds, o), [&](const std::vector<Tensor>& batch) {
+    auto feeds = feeds_of(ds, batch);
+    for (const auto& [name, t] : feeds)  // graph inputs are fed, not computed: the
+                                         // observer never sees them
+      if (auto it = calibrators.find(name); it != calibrators.end()) it->second->collect(*t);
+    executor.run(feeds, &observer);
+  });
+  std::map<std::string, quant::Range> ranges;
+  for (const auto& [name, c] : calibrators) ranges[name] = c->range();
+  return ranges;
+}
+
+// A QuantizeLinear / DequantizeLinear node; `axis` for per-channel parameters.
+ir::Node qdq_node(const char* op, std::string name, std::vector<std::string> inputs, std::string output,
+                  std::optional<int64_t> axis = std::nullopt) {
+  std::vector<ir::Attribute> attributes;
+  if (axis) attributes.push_back(edit::int_attr("axis", *axis));
+  return edit::make_node(op, std::move(inputs), {std::move(output)}, std::move(name), std::move(attributes));
+}
+
+ir::NamedTensor named_tensor(std::string name, Tensor tensor) {
+  ir::NamedTensor t;
+  t.name = std::move(name);
+  t.tensor = std::move(tensor);
+  return t;
+}
+
+template <typename T>
+Tensor vector_tensor(DType dtype, const std::vector<T>& values, bool scalar) {
+  Shape shape = scalar ? Shape{} : Shape{static_cast<int64_t>(values.size())};
+  return Tensor::from_values<T>(dtype, shape, values);
+}
+
+Tensor zero_points(DType dtype, const std::vector<int32_t>& zp, bool scalar) {
+  if (dtype == DType::u8) return vector_tensor<uint8_t>(dtype, std::vector<uint8_t>(zp.begin(), zp.end()), scalar);
+  if (dtype == DType::i8) return vector_tensor<int8_t>(dtype, std::vector<int8_t>(zp.begin(), zp.end()), scalar);
+  return vector_tensor<int32_t>(dtype, zp, scalar);
+}
+
+struct Layer {
+  size_t node = 0;  // index in the float graph
+  std::string name, op_type;
+  std::string float_output, quant_output;
+  int64_t channel_axis = 1;  // output channels: 1 for Conv (NCHW), the last axis (-1) for Gemm / MatMul
+};
+
+class Emitter {
+ public:
+  // probe: keep the float graph whole and add, right after each planned layer, a twin that reads
+  // the int8-simulated input and weights (each layer's own error, measured in one run).
+  Emitter(ir::Model& model, const QdqPlan& plan, const std::map<std::string, quant::Range>& ranges,
+          const QuantizeOptions& o, PassResult& result, const ProgressFn& progress, bool probe = false)
+      : g_(model.graph), plan_(plan), o_(o), names_(model.graph), result_(result), progress_(progress), probe_(probe) {
+    for (auto& t : g_.initializers) inits_[t.name] = &t.tensor;
+    for (const auto& [name, r] : ranges) act_[name] = quant::params_from_range(r.lo, r.hi, o.activation_type, false);
+    for (const auto& [tensor, source] : plan.marked) dq_[tensor] = names_.fresh(tensor + "_dequantized");
+    for (const auto& cp : plan.compute) by_node_[cp.node] = &cp;
+  }
+
+  std::vector<Layer> run() {
+    std::set<size_t> absorbed;
+    for (const auto& cp : plan_.compute)
+      if (cp.absorbed && !probe_) absorbed.insert(*cp.absorbed);
+    std::vector<ir::Node> body;
+    for (const auto& in : g_.inputs)
+      if (plan_.marked.count(in.name)) emit_pair(in.name, body);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (absorbed.count(i)) continue;
+      ir::Node node = g_.nodes[i];
+      auto planned = by_node_.find(i);
+      if (probe_ && planned != by_node_.end()) {
+        body.push_back(node);
+        add_twin(*planned->second, std::move(node));
+      } else {
+        for (auto& in : node.inputs)
+          if (auto it = dq_.find(in); it != dq_.end() && !probe_) in = it->second;
+        if (planned != by_node_.end()) rewrite_compute(*planned->second, node);
+        body.push_back(std::move(node));
+      }
+      for (const auto& out : body.back().outputs)
+        if (plan_.marked.count(out)) emit_pair(out, body);
+      if (auto twins = twins_.find(i); twins != twins_.end())
+        std::move(twins->second.begin(), twins->second.end(), std::back_inserter(body));
+    }
+    std::vector<ir::Node> nodes = std::move(weight_nodes_);
+    std::move(body.begin(), body.end(), std::back_inserter(nodes));
+    g_.nodes = std::move(nodes);
+    for (auto& t : new_inits_) g_.initializers.push_back(std::move(t));
+    if (!probe_) remove_dead(g_);  // the probe twins are read by nobody but the observer
+    return std::move(layers_);
+  }
+
+ private:
+  // Scale and zero point initializers of an activation's parameter source, made
+  // once.
+  std::pair<std::string, std::string> act_params(const std::string& source) {
+    auto it = act_names_.find(source);
+    if (it != act_names_.end()) return it->second;
+    const quant::QuantParams& p = act_.at(source);
+    std::string s = names_.fresh(source + "_scale"), z = names_.fresh(source + "_zero_point");
+    new_inits_.push_back(named_tensor(s, vector_tensor<float>(DType::f32, p.scale, true)));
+    new_inits_.push_back(named_tensor(z, zero_points(p.dtype, p.zero_point, true)));
+    return act_names_[source] = {s, z};
+  }
+
+  void emit_pair(const std::string& tensor, std::vector<ir::Node>& out) {
+    auto [s, z] = act_params(plan_.marked.at(tensor));
+    std::string q = names_.fresh(tensor + "_quantized");
+    out.push_back(qdq_node("QuantizeLinear", names_.fresh(tensor + "_QuantizeLinear"), {tensor, s, z}, q));
+    out.push_back(qdq_node("DequantizeLinear", names_.fresh(tensor + "_DequantizeLinear"), {q, s, z}, dq_.at(tensor)));
+  }
+
+  // int8 symmetric weight (per channel along `axis`, or per tensor) behind a
+  // DequantizeLinear.
+  std::string emit_weight(const std::string& name, int64_t axis, const ir::Node& node, quant::QuantParams& params) {
+    const Tensor& w = *inits_.at(name);
+    bool per_channel = o_.granularity.value_or(Granularity::channel) != Granularity::tensor;
+    params = quant::choose_params(w, DType::i8, true, per_channel ? axis : -1);
+    auto key = std::make_pair(name, params.axis);
+    if (auto it = weights_.find(key); it != weights_.end()) return it->second;
+    quant::Quantized qw = quant::quantize_measured(w, params);
+    std::string q = names_.fresh(name + "_quantized"), s = names_.fresh(name + "_scale"),
+                z = names_.fresh(name + "_zero_point"), dq = names_.fresh(name + "_dequantized");
+    new_inits_.push_back(named_tensor(q, std::move(qw.q)));
+    new_inits_.push_back(named_tensor(s, vector_tensor<float>(DType::f32, params.scale, !per_channel)));
+    new_inits_.push_back(named_tensor(z, zero_points(DType::i8, params.zero_point, !per_channel)));
+    weight_nodes_.push_back(qdq_node("DequantizeLinear", names_.fresh(name + "_DequantizeLinear"), {q, s, z}, dq,
+                                     per_channel ? std::optional<int64_t>(params.axis) : std::nullopt));
+    report::TensorChange change;
+    change.name = name;
+    change.op_type = node.op_type;
+    change.action = per_channel ? "int8/ch" : "int8";
+    change.bytes_before = w.nbytes();
+    change.bytes_after = w.numel() + static_cast<int64_t>(params.scale.size()) * 5;  // int8 + scale + zero point
+    change.rel_error = qw.rel_error;
+    result_.changes.push_back(change);
+    if (progress_)
+      progress_(format_progress(result_.changes.size(), plan_.compute.size(), change, w.shape(), "f32",
+                                per_channel ? "int8/ch" : "int8"));
+    return weights_[key] = dq;
+  }
+
+  // int32 bias with scale input_scale * weight_scale[c] and zero point 0.
+  std::string emit_bias(const std::string& name, float input_scale, const quant::QuantParams& wp) {
+    const Tensor& b = *inits_.at(name);
+    const int64_t n = b.numel();
+    std::vector<float> scale(n);
+    std::vector<int32_t> q(n);
+    for (int64_t c = 0; c < n; ++c) {
+      scale[c] = input_scale * wp.scale[wp.scale.size() == 1 ? 0 : c];
+      double v = std::nearbyint(static_cast<double>(b.data<float>()[c]) / scale[c]);
+      q[c] = static_cast<int32_t>(
+          std::clamp<double>(v, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+    }
+    std::string qn = names_.fresh(name + "_quantized"), s = names_.fresh(name + "_scale"),
+                z = names_.fresh(name + "_zero_point"), dq = names_.fresh(name + "_dequantized");
+    new_inits_.push_back(named_tensor(qn, vector_tensor<int32_t>(DType::i32, q, false)));
+    new_inits_.push_back(named_tensor(s, vector_tensor<float>(DType::f32, scale, false)));
+    new_inits_.push_back(named_tensor(z, vector_tensor<int32_t>(DType::i32, std::vector<int32_t>(n, 0), false)));
+    weight_nodes_.push_back(qdq_node("DequantizeLinear", names_.fresh(name + "_DequantizeLinear"), {qn, s, z}, dq, 0));
+    return dq;
+  }
+
+  void rewrite_compute(const ComputePlan& cp, ir::Node& node) {
+    const ir::Node& original = g_.nodes[cp.node];
+    quant::QuantParams wp;
+    node.inputs[1] = emit_weight(original.inputs[1], cp.weight_axis, original, wp);
+    if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
+      const std::string& source = plan_.marked.at(original.inputs[0]);
+      node.inputs[2] = emit_bias(original.inputs[2], act_.at(source).scale[0], wp);
+    }
+    if (probe_) return;
+    node.outputs[0] = cp.output;
+    auto dq = dq_.find(cp.output);
+    layers_.push_back({cp.node, layer_name(original), original.op_type, cp.output,
+                       dq == dq_.end() ? cp.output : dq->second, channel_axis(original)});
+  }
+
+  static std::string layer_name(const ir::Node& node) { return node.name.empty() ? node.label() : node.name; }
+  static int64_t channel_axis(const ir::Node& node) { return node.op_type == "Conv" ? 1 : -1; }
+
+  // Probe: the layer again on int8-simulated input and weights, its output quantized as the plan
+  // quantizes it (with the absorbed activation's range), placed after the float layer (and after
+  // its absorbed activation, whose output is then the reference).
+  void add_twin(const ComputePlan& cp, ir::Node twin) {
+    for (auto& in : twin.inputs)
+      if (auto it = dq_.find(in); it != dq_.end()) in = it->second;
+    rewrite_compute(cp, twin);
+    const ir::Node& original = g_.nodes[cp.node];
+    twin.outputs[0] = names_.fresh(original.outputs[0] + "_probe");
+    std::vector<ir::Node>& out = twins_[cp.absorbed.value_or(cp.node)];
+    std::string reference = original.outputs[0], candidate = twin.outputs[0];
+    out.push_back(std::move(twin));
+    if (plan_.marked.count(cp.output)) {
+      auto [s, z] = act_params(plan_.marked.at(cp.output));
+      std::string q = names_.fresh(candidate + "_quantized"), dq = names_.fresh(candidate + "_dequantized");
+      out.push_back(qdq_node("QuantizeLinear", names_.fresh(q + "_QuantizeLinear"), {candidate, s, z}, q));
+      out.push_back(qdq_node("DequantizeLinear", names_.fresh(dq + "_DequantizeLinear"), {q, s, z}, dq));
+      reference = cp.output;
+      candidate = dq;
+    }
+    layers_.push_back({cp.node, layer_name(original), original.op_type, reference, candidate, channel_axis(original)});
+  }
+
+  ir::Graph& g_;
+  const QdqPlan& plan_;
+  const QuantizeOptions& o_;
+  edit::Namer names_;
+  PassResult& result_;
+  const ProgressFn& progress_;
+  bool probe_;
+  std::map<std::string, const Tensor*> inits_;
+  std::map<std::string, quant::QuantParams> act_;
+  std::map<std::string, std::pair<std::string, std::string>> act_names_;
+  std::map<std::string, std::string> dq_;
+  std::map<size_t, const ComputePlan*> by_node_;
+  std::map<std::pair<std::string, int64_t>, std::string> weights_;
+  std::vector<ir::Node> weight_nodes_;
+  std::vector<ir::NamedTensor> new_inits_;
+  std::vector<Layer> layers_;
+  std::map<size_t, std::vector<ir::Node>> twins_;  // probe: emitted after this float node
+};
+
+// Each layer's output against its float reference, accumulated over runs: a reference is kept
+// from when it is computed until its counterpart arrives (the float model's run before the
+// quantized model's, or the float layer just before its probe twin in one run).
+class LayerFidelity : public exec::Observer {
+ public:
+  explicit LayerFidelity(const std::vector<Layer>& layers)
+      : layers_(layers), fidelity_(layers.size()), channels_(layers.size()) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      reference_[layers[l].float_output];
+      layers_of_[layers[l].quant_output].push_back(l);
+    }
+  }
+  void on_value(const std::string& name, const Tensor& value, const ir::Node&) override {
+    if (auto it = layers_of_.find(name); it != layers_of_.end()) {
+      for (size_t l : it->second) {
+        const Tensor& ref = reference_.at(layers_[l].float_output);
+        if (ref.empty() || ref.shape() != value.shape() || ref.dtype() != DType::f32) continue;
+        fidelity_[l].add(ref, value);
+        channels_[l].add(ref, value, layers_[l].channel_axis);
+      }
+    }
+    if (!recording_) return;
+    if (auto it = reference_.find(name); it != reference_.end()) it->second = value;
+  }
+  // Off: the run computes candidates only (a quantized model reuses float names for other values).
+  void set_recording(bool on) { recording_ = on; }
+  void forget() {
+    for (auto& [name, t] : reference_) t = Tensor();
+  }
+  double sqnr_db(size_t layer) const { return fidelity_[layer].sqnr_db(); }
+  double channel_sqnr_db(size_t layer) const { return channels_[layer].sqnr_db(); }
+
+ private:
+  // SQNR with every output channel weighted alike: 10 log10(C / sum_c noise_c / signal_c) over the
+  // live channels. A tensor SQNR hides a small-range channel that one activation scale destroys
+  // (the big channels carry the energy); the layers after it need that channel all the same.
+  struct ChannelError {
+    std::vector<double> signal, noise;
+    void add(const Tensor& ref, const Tensor& got, int64_t axis) {
+      if (ref.rank() == 0) return;
+      if (axis < 0) axis += ref.rank();
+      int64_t c_count = ref.shape()[axis], inner = 1;
+      for (int64_t d = axis + 1; d < ref.rank(); ++d) inner *= ref.shape()[d];
+      signal.resize(c_count, 0);
+      noise.resize(c_count, 0);
+      const float* r = ref.data<float>();
+      const float* g = got.data<float>();
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        int64_t c = (i / inner) % c_count;
+        double d = double{r[i]} - double{g[i]};
+        signal[c] += double{r[i]} * r[i];
+        noise[c] += d * d;
+      }
+    }
+    double sqnr_db() const {
+      double top = signal.empty() ? 0 : *std::max_element(signal.begin(), signal.end());
+      double ratio = 0;
+      int64_t live = 0;
+      for (size_t c = 0; c < signal.size(); ++c) {
+        if (signal[c] <= top * kDeadChannel) continue;
+        ratio += noise[c] / signal[c];
+        ++live;
+      }
+      return ratio == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(static_cast<double>(live) / ratio);
+    }
+  };
+  static constexpr double kDeadChannel = 1e-6;  // relative energy below which a channel is ignored
+
+  const std::vector<Layer>& layers_;
+  std::vector<report::OutputFidelity> fidelity_;
+  std::vector<ChannelError> channels_;
+  std::map<std::string, Tensor> reference_;
+  std::map<std::string, std::vector<size_t>> layers_of_;
+  bool recording_ = true;
+};
+
+// Runs the models in turn on the first samples, one sample per run (only one sample's layer
+// outputs alive at a time); references come from the first model.
+void measure(LayerFidelity& fidelity, const std::vector<const ir::Model*>& models, const data::Dataset& ds,
+             int64_t samples, int threads) {
+  std::vector<std::unique_ptr<exec::Executor>> executors;
+  for (const ir::Model* m : models)
+    executors.push_back(std::make_unique<exec::Executor>(*m, exec::ExecOptions{threads}));
+  for_each_batch(ds, std::min(samples, kSqnrSamples), 1, [&](const std::vector<Tensor>& batch) {
+    auto feeds = feeds_of(ds, batch);
+    for (size_t m = 0; m < executors.size(); ++m) {
+      fidelity.set_recording(m == 0);
+      executors[m]->run(feeds, &fidelity);
+    }
+    fidelity.forget();
+  });
+}
+
+nlohmann::ordered_json db_json(double db) {
+  return std::isfinite(db) ? nlohmann::ordered_json(db) : nlohmann::ordered_json("inf");
+}
+
+// Planned layers whose own int8 error (int8 input, weights and output, float everything else) is
+// too large: they stay float, since int8 there costs more accuracy than its speed is worth.
+// PaddleOCR's detector has depthwise convolutions whose input channels span 0.75 to 78: one
+// activation scale cannot serve them all. Returns their float-graph node indices with the SQNR.
+std::map<size_t, double> too_lossy_layers(const ir::Model& float_model, const QdqPlan& plan,
+                                          const std::map<std::string, quant::Range>& ranges, const QuantizeOptions& o,
+                                          const data::Dataset& ds, int64_t samples) {
+  ir::Model probe = float_model;
+  PassResult scratch;
+  std::vector<Layer> layers = Emitter(probe, plan, ranges, o, scratch, {}, true).run();
+  LayerFidelity fidelity(layers);
+  measure(fidelity, {&probe}, ds, samples, o.threads);
+  std::map<size_t, double> lossy;
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (fidelity.channel_sqnr_db(l) < o.min_layer_sqnr_db) lossy[layers[l].node] = fidelity.channel_sqnr_db(l);
+  return lossy;
+}
+
+void report_layers(const ir::Model& float_model, const ir::Model& quantized, const std::vector<Layer>& layers,
+                   const data::Dataset& ds, int64_t samples, const QuantizeOptions& o, PassResult& result,
+                   const ProgressFn& progress) {
+  LayerFidelity fidelity(layers);
+  measure(fidelity, {&float_model, &quantized}, ds, samples, o.threads);
+  auto& rows = result.extra["layers"] = nlohmann::ordered_json::array();
+  for (size_t l = 0; l < layers.size(); ++l) {
+    double sqnr = fidelity.sqnr_db(l);
+    rows.push_back({{"name", layers[l].name}, {"op_type", layers[l].op_type}, {"sqnr_db", db_json(sqnr)}});
+    if (progress) progress(fmt::format("layer {} ({}) output SQNR {:.1f} dB", layers[l].name, layers[l].op_type, sqnr));
+  }
+}
+
+}  // namespace
+
+PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, const data::Dataset& calibration,
+                           const ProgressFn& progress) {
+  if (options.activation_type != DType::u8 && options.activation_type != DType::i8)
+    throw_usage("static quantization: activations are uint8 or int8, not {}", dtype_info(options.activation_type).name);
+  int64_t samples =
+      options.calib_samples > 0 ? std::min(options.calib_samples, calibration.samples) : calibration.samples;
+  if (samples <= 0) throw_bad_input("{}: no samples to calibrate on", calibration.source);
+
+  PassResult result = cleanup(model);
+  int64_t opset_before = model.opset("");
+  try {
+    upgrade_opset(model, kQdqOpset);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::unsupported) throw;
+    onnxio::upgrade_opset(model, kQdqOpset);  // ops our rewrite does not know: ONNX's converter
+  }
+  if (model.opset("") != opset_before)
+    result.warnings.push_back(fmt::format("opset raised from {} to {} (QuantizeLinear / DequantizeLinear per axis)",
+                                          opset_before, kQdqOpset));
+
+  NameFilter filter(options.exclude);
+  QdqPlan plan = plan_qdq(model.graph, options.op_types, filter);
+  if (plan.compute.empty()) {
+    result.warnings.push_back("static quantization: no Conv, Gemm or MatMul with a constant float weight to quantize");
+    return result;
+  }
+  auto ranges = calibrate(model, plan, options, calibration, samples);
+  ir::Model float_model = model;
+  std::map<size_t, double> lossy;
+  if (options.min_layer_sqnr_db > 0) lossy = too_lossy_layers(float_model, plan, ranges, options, calibration, samples);
+  if (!lossy.empty()) {
+    auto& kept = result.extra["float_layers"] = nlohmann::ordered_json::array();
+    std::set<size_t> keep_float;
+    for (const auto& [node, db] : lossy) {
+      keep_float.insert(node);
+      const ir::Node& n = model.graph.nodes[node];
+      kept.push_back({{"name", n.name.empty() ? n.label() : n.name}, {"op_type", n.op_type}, {"sqnr_db", db_json(db)}});
+    }
+    result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
+                                          lossy.size(), options.min_layer_sqnr_db));
+    plan = plan_qdq(model.graph, options.op_types, filter, keep_float);
+    auto needed = plan.calibrated();
+    if (std::any_of(needed.begin(), needed.end(), [&](const std::string& t) { return !ranges.count(t); }))
+      ranges = calibrate(model, plan, options, calibration, samples);
+  }
+  std::vector<Layer> layers = Emitter(model, plan, ranges, options, result, progress).run();
+  report_layers(float_model, model, layers, calibration, samples, options, result, progress);
+  result.extra["calibration"] = {
+      {"method", std::array{"minmax", "percentile", "entropy", "mse"}[static_cast<int>(options.calib_method)]},
+      {"samples", calibration.whole_batch ? calibration.samples : samples},
+      {"tensors", ranges.size()}};
+  result.extra["activations_quantized"] = plan.marked.size();
+  if (options.format == QuantFormat::qoperator) result.extra["qoperator"] = lower_to_qoperator(model);
+  return result;
+}
+
+}  // namespace mcompress::passes

@@ -1,0 +1,287 @@
+// quantize_weights: weight-only int8, dynamic int8, int4 MatMulNBits and float16, without data.
+//
+// Before / After, per mode (W a float32 initializer read by the op's weight input):
+//   weight:  op(X, W)  ->  W = DequantizeLinear(W_q int8, scale, zp, axis); op(X, W)
+//            (opset < 13 with per-channel scales: W = Mul(Sub(Cast(W_q), zp), scale), the same value)
+//   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form)
+//   int4:    quantize_int4.cpp (com.microsoft MatMulNBits)
+//   fp16:    quantize_fp16.cpp
+// Preconditions: weights are initializers of the main graph (cleanup moves Constant nodes there
+//   first), not graph inputs. Nodes and weights that --exclude matches are left alone.
+// Math: quant/quant.h; per-channel scales follow the op's output channels (Conv axis 0,
+//   ConvTranspose axis 1, MatMul the last axis, Gemm N).
+// Known gaps: weights in If/Loop subgraphs; MatMul with the constant on the left; IR < 4 models
+//   (initializers listed as graph inputs are left alone).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "mcompress/onnx/opset.h"
+#include "mcompress/passes/cleanup.h"
+#include "mcompress/support/error.h"
+#include "quantize_rewriter.h"
+
+namespace mcompress::passes {
+namespace {
+
+constexpr int64_t kOpsetDequantize = 10;
+constexpr int64_t kOpsetDequantizeAxis = 13;
+constexpr int64_t kOpsetDynamic = 11;  // DynamicQuantizeLinear
+
+// Which input holds an op's weight, and which modes rewrite it (and by default).
+struct OpRow {
+  std::string_view op_type;
+  int weight_slot;
+  bool weight_default;  // --mode weight without --op-types
+  bool dynamic;         // --mode dynamic rewrites it
+  bool int4;            // --bits 4 rewrites it
+};
+
+constexpr OpRow kOps[] = {
+    {"Conv", 1, true, true, false},
+    {"ConvTranspose", 1, true, false, false},
+    {"Gemm", 1, true, true, true},
+    {"MatMul", 1, true, true, true},
+    {"Gather", 0, false, false, false},
+};
+
+const OpRow* op_row(const ir::Node& n) {
+  if (!n.is_default_domain()) return nullptr;
+  for (const OpRow& r : kOps)
+    if (r.op_type == n.op_type) return &r;
+  return nullptr;
+}
+
+bool mode_rewrites(const OpRow& row, QuantMode mode, int bits) {
+  if (bits == 4) return row.int4;
+  if (mode == QuantMode::dynamic) return row.dynamic;
+  return true;
+}
+
+bool op_selected(const OpRow& row, const QuantizeOptions& o, QuantMode mode) {
+  if (!o.op_types.empty())
+    return std::find(o.op_types.begin(), o.op_types.end(), row.op_type) != o.op_types.end();
+  return mode != QuantMode::weight || o.bits != 8 || row.weight_default;
+}
+
+// Node rewrites (dynamic, int4) need a plain 2-D MatMul/Gemm weight and Gemm without transA.
+bool node_rewritable(const ir::Node& n, const Tensor& w, QuantMode mode, int bits,
+                     const std::map<std::string, ir::NamedTensor*>& inits) {
+  if (mode == QuantMode::weight && bits == 8) return true;
+  if (n.op_type != "Conv" && w.rank() != 2) return false;
+  if (n.op_type == "Conv" && n.inputs.size() > 2 && !n.inputs[2].empty() && !inits.count(n.inputs[2])) return false;
+  if (n.op_type != "Gemm") return true;
+  if (n.attr_int("transA", 0) != 0) return false;
+  // beta * C is folded into a new initializer; a computed C only with beta 1.
+  const ir::Attribute* beta = n.attr("beta");
+  bool has_c = n.inputs.size() > 2 && !n.inputs[2].empty();
+  return !has_c || !beta || beta->f == 1.0f || inits.count(n.inputs[2]);
+}
+
+const std::set<std::string_view> kQuantizedOps = {"DequantizeLinear", "QuantizeLinear", "DynamicQuantizeLinear",
+                                                  "MatMulInteger",    "ConvInteger",    "QLinearConv",
+                                                  "QLinearMatMul",    "MatMulNBits"};
+
+// "2 ConvInteger, 4 DynamicQuantizeLinear"; empty when the graph holds no quantized op.
+std::string quantized_ops_summary(const ir::Graph& g) {
+  std::map<std::string, int> counts;
+  for (const ir::Node& n : g.nodes)
+    if (kQuantizedOps.count(n.op_type)) ++counts[n.op_type];
+  std::string s;
+  for (const auto& [op, c] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", c, op);
+  return s;
+}
+
+std::string mode_name(QuantMode mode, int bits) {
+  if (bits == 4) return "int4";
+  if (bits == 16) return "fp16";
+  return mode == QuantMode::dynamic ? "dynamic int8" : "weight-only int8";
+}
+
+}  // namespace
+
+int64_t channel_axis(const ir::Node& n, const Tensor& w) {
+  if (n.op_type == "Conv") return 0;
+  if (n.op_type == "ConvTranspose") return n.attr_int("group", 1) == 1 ? 1 : -1;
+  if (n.op_type == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
+  if (n.op_type == "MatMul") return w.rank() - 1;
+  if (n.op_type == "Gather") return n.attr_int("axis", 0) == 0 ? 0 : -1;
+  return -1;
+}
+
+std::vector<Site> find_sites(ir::Graph& g, const QuantizeOptions& o, QuantMode mode, const NameFilter& filter) {
+  auto inits = edit::initializer_map(g);
+  std::vector<Site> sites;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    const OpRow* row = op_row(n);
+    if (!row || !mode_rewrites(*row, mode, o.bits) || !op_selected(*row, o, mode)) continue;
+    if (static_cast<int>(n.inputs.size()) <= row->weight_slot) continue;
+    const std::string& w = n.inputs[row->weight_slot];
+    auto it = inits.find(w);
+    if (it == inits.end() || edit::is_graph_input(g, w) || edit::is_graph_output(g, w)) continue;
+    const Tensor& t = it->second->tensor;
+    if (t.dtype() != DType::f32 || t.rank() < 2 || filter.excluded(n)) continue;
+    if (!node_rewritable(n, t, mode, o.bits, inits)) continue;
+    sites.push_back({i, w});
+  }
+  return sites;
+}
+
+Rewriter::Rewriter(ir::Model& m, const QuantizeOptions& o, const ProgressFn& p)
+    : model(m), g(m.graph), options(o), progress(p), pool(o.threads), names(m.graph) {}
+
+std::string Rewriter::add_init(const std::string& base, Tensor t) {
+  std::string name = names.fresh(base);
+  new_inits.push_back(ir::NamedTensor{name, std::move(t), {}, false, {}});
+  return name;
+}
+
+void Rewriter::report(const std::string& weight, const std::string& op_type, const Tensor& w, int64_t bytes_after,
+                      double rel_error, const std::string& to, const std::string& action) {
+  report::TensorChange c{weight, op_type, action, w.nbytes(), bytes_after, rel_error, std::nullopt};
+  ++done;
+  if (progress) progress(format_progress(done, total, c, w.shape(), "f32", to));
+  result.changes.push_back(std::move(c));
+}
+
+quant::QuantParams Rewriter::int8_params(const Tensor& w, int64_t axis) {
+  bool per_channel = options.granularity.value_or(Granularity::channel) == Granularity::channel && axis >= 0;
+  return quant::choose_params(w, DType::i8, !options.asymmetric, per_channel ? axis : -1, 0, quant::RangeMethod::minmax,
+                              &pool);
+}
+
+void Rewriter::finish() {
+  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
+  new_inits.clear();
+  remove_dead(g);
+}
+
+std::string granularity_name(const quant::QuantParams& p) {
+  if (p.block_size > 0) return fmt::format("b{}", p.block_size);
+  return p.axis >= 0 ? "ch" : "t";
+}
+
+Tensor scale_tensor(const std::vector<float>& scale) {
+  if (scale.size() == 1) return Tensor::from_values<float>(DType::f32, {}, std::span<const float>(scale));
+  return Tensor::from_values<float>(DType::f32, {static_cast<int64_t>(scale.size())}, std::span<const float>(scale));
+}
+
+Tensor zero_point_tensor(const std::vector<int32_t>& zp, DType dtype, Shape shape) {
+  Tensor t(dtype, std::move(shape));
+  assert(static_cast<size_t>(t.numel()) == zp.size());
+  for (size_t i = 0; i < zp.size(); ++i) {
+    if (dtype == DType::i8) t.data<int8_t>()[i] = static_cast<int8_t>(zp[i]);
+    if (dtype == DType::u8) t.data<uint8_t>()[i] = static_cast<uint8_t>(zp[i]);
+  }
+  return t;
+}
+
+Tensor transpose_2d(const Tensor& w) {
+  const int64_t rows = w.shape()[0], cols = w.shape()[1];
+  Tensor t(DType::f32, {cols, rows});
+  const float* x = w.data<float>();
+  float* y = t.data<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) y[c * rows + r] = x[r * cols + c];
+  return t;
+}
+
+int64_t total_bytes(std::initializer_list<const Tensor*> tensors) {
+  int64_t n = 0;
+  for (const Tensor* t : tensors) n += t ? t->nbytes() : 0;
+  return n;
+}
+
+void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
+  std::map<std::string, const Site*> first;  // one rewrite per weight; its axis from the first reader
+  for (const Site& s : sites) first.emplace(s.weight, &s);
+  rw.total = first.size();
+  const int64_t opset = rw.model.opset("");
+  std::vector<ir::Node> dequant;
+  auto inits = edit::initializer_map(rw.g);
+  for (const Site& s : sites) {
+    if (first[s.weight] != &s) continue;
+    const std::string& name = s.weight;
+    const ir::Node& n = rw.g.nodes[s.node];
+    const Tensor& w = inits[name]->tensor;
+    quant::QuantParams p = rw.int8_params(w, channel_axis(n, w));
+    quant::Quantized q = quant::quantize_measured(w, p, &rw.pool);
+    const bool per_channel = p.axis >= 0;
+    const int64_t channels = static_cast<int64_t>(p.scale.size());
+    Tensor scale = scale_tensor(p.scale);
+    Tensor zp = zero_point_tensor(p.zero_point, DType::i8, per_channel ? Shape{channels} : Shape{});
+    int64_t bytes = total_bytes({&q.q, &scale, &zp});
+    std::string q_name = rw.add_init(name + "_quantized", std::move(q.q));
+    if (opset >= kOpsetDequantizeAxis || (!per_channel && opset >= kOpsetDequantize)) {
+      std::string s_name = rw.add_init(name + "_scale", std::move(scale));
+      std::string z_name = rw.add_init(name + "_zero_point", std::move(zp));
+      std::vector<ir::Attribute> attrs;
+      if (per_channel) attrs.push_back(edit::int_attr("axis", p.axis));
+      dequant.push_back(edit::make_node("DequantizeLinear", {q_name, s_name, z_name}, {name},
+                                        rw.fresh(name + "_DequantizeLinear"), std::move(attrs)));
+    } else {
+      // Older opsets: the same arithmetic in standard ops, (float(W_q) - zp) * scale, which
+      // ONNX Runtime folds once at load time. Scales are shaped to broadcast along the axis.
+      Shape ps = p.param_shape(w.shape());
+      std::string cast_out = rw.fresh(name + "_float");
+      dequant.push_back(edit::make_node("Cast", {q_name}, {cast_out}, rw.fresh(name + "_Cast"),
+                                        {edit::int_attr("to", static_cast<int64_t>(DType::f32))}));
+      std::string centred = cast_out;
+      if (std::any_of(p.zero_point.begin(), p.zero_point.end(), [](int32_t z) { return z != 0; })) {
+        std::vector<float> zf(p.zero_point.begin(), p.zero_point.end());
+        std::string z_name = rw.add_init(name + "_zero_point", Tensor::from_values<float>(DType::f32, ps, std::span<const float>(zf)));
+        centred = rw.fresh(name + "_centred");
+        dequant.push_back(edit::make_node("Sub", {cast_out, z_name}, {centred}, rw.fresh(name + "_Sub")));
+      }
+      std::string s_name = rw.add_init(name + "_scale", Tensor::from_values<float>(DType::f32, ps, std::span<const float>(p.scale)));
+      dequant.push_back(edit::make_node("Mul", {centred, s_name}, {name}, rw.fresh(name + "_Mul")));
+    }
+    rw.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}", granularity_name(p)), "quantize_int8_weight");
+    inits[name]->tensor = Tensor();  // free the float weight now: peak memory stays near the input's
+  }
+  std::erase_if(rw.g.initializers, [&](const ir::NamedTensor& t) { return first.count(t.name) > 0; });
+  rw.g.nodes.insert(rw.g.nodes.begin(), std::make_move_iterator(dequant.begin()), std::make_move_iterator(dequant.end()));
+  rw.finish();
+}
+
+PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, const ProgressFn& progress) {
+  options.validate();
+  const QuantMode mode = options.effective_mode(false);
+  if (mode == QuantMode::static_) throw_usage("--mode static needs calibration data (--calib)");
+  NameFilter filter(options.exclude);
+
+  PassResult cleaned = cleanup(model);
+  if (options.bits == 8 && mode == QuantMode::dynamic && model.opset("") < kOpsetDynamic) {
+    std::string from = std::to_string(model.opset(""));
+    onnxio::upgrade_opset(model, kOpsetDynamic);
+    cleaned.warnings.push_back(fmt::format("raised the model from opset {} to {} for DynamicQuantizeLinear", from, kOpsetDynamic));
+  }
+  std::string already = quantized_ops_summary(model.graph);
+  if (options.bits == 16 && !already.empty())
+    throw_unsupported("the model is already quantized ({}); float16 conversion needs a float model", already);
+
+  Rewriter rw(model, options, progress);
+  if (options.bits == 16) {
+    rewrite_fp16(rw);
+  } else {
+    std::vector<Site> sites = find_sites(model.graph, options, mode, filter);
+    if (sites.empty() && !already.empty())
+      throw_unsupported("the model is already quantized ({}); no float weights are left for {}", already,
+                        mode_name(mode, options.bits));
+    if (sites.empty()) rw.result.warnings.push_back(fmt::format("no weights to quantize for {}", mode_name(mode, options.bits)));
+    if (!sites.empty() && !already.empty())
+      rw.result.warnings.push_back(
+          fmt::format("the model already holds quantized ops ({}); only the weights still in float were quantized", already));
+    if (options.bits == 4) rewrite_int4(rw, sites);
+    if (options.bits == 8 && mode == QuantMode::dynamic) rewrite_dynamic(rw, sites);
+    if (options.bits == 8 && mode == QuantMode::weight) rewrite_weight_only(rw, sites);
+  }
+  rw.result.extra["cleanup"] = cleaned.extra["cleanup"];
+  rw.result.warnings.insert(rw.result.warnings.begin(), cleaned.warnings.begin(), cleaned.warnings.end());
+  return std::move(rw.result);
+}
+
+}  // namespace mcompress::passes
