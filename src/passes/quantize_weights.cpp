@@ -94,6 +94,12 @@ std::string quantized_ops_summary(const ir::Graph& g) {
   return s;
 }
 
+bool has_subgraphs(const ir::Graph& g) {
+  bool any = false;
+  g.for_each_subgraph([&](const ir::Graph&, const ir::Node&) { any = true; });
+  return any;
+}
+
 std::string mode_name(QuantMode mode, int bits) {
   if (bits == 4) return "int4";
   if (bits == 16) return "fp16";
@@ -262,6 +268,8 @@ PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, co
   std::string already = quantized_ops_summary(model.graph);
   if (options.bits == 16 && !already.empty())
     throw_unsupported("the model is already quantized ({}); float16 conversion needs a float model", already);
+  if (options.bits == 16 && has_subgraphs(model.graph))
+    throw_unsupported("float16 conversion of models with If/Loop/Scan subgraphs is not supported yet");
 
   Rewriter rw(model, options, progress);
   if (options.bits == 16) {
