@@ -2,7 +2,8 @@
 //
 // Before / After, per mode (W a float32 initializer read by the op's weight input):
 //   weight:  op(X, W)  ->  W = DequantizeLinear(W_q int8, scale, zp, axis); op(X, W)
-//            (opset < 13 with per-channel scales: W = Mul(Sub(Cast(W_q), zp), scale), the same value)
+//            (--weight-form cast-mul, or opset < 13 with per-channel scales:
+//            W = Mul(Sub(Cast(W_q), zp), scale), the same value)
 //   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form)
 //   int4:    quantize_int4.cpp (com.microsoft MatMulNBits)
 //   fp16:    quantize_fp16.cpp
@@ -221,7 +222,9 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
     Tensor zp = zero_point_tensor(p.zero_point, DType::i8, per_channel ? Shape{channels} : Shape{});
     int64_t bytes = total_bytes({&q.q, &scale, &zp});
     std::string q_name = rw.add_init(name + "_quantized", std::move(q.q));
-    if (opset >= kOpsetDequantizeAxis || (!per_channel && opset >= kOpsetDequantize)) {
+    const bool dequantize_linear = rw.options.weight_form == WeightForm::dequantize_linear &&
+                                   (opset >= kOpsetDequantizeAxis || (!per_channel && opset >= kOpsetDequantize));
+    if (dequantize_linear) {
       std::string s_name = rw.add_init(name + "_scale", std::move(scale));
       std::string z_name = rw.add_init(name + "_zero_point", std::move(zp));
       std::vector<ir::Attribute> attrs;
@@ -229,8 +232,9 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
       dequant.push_back(edit::make_node("DequantizeLinear", {q_name, s_name, z_name}, {name},
                                         rw.fresh(name + "_DequantizeLinear"), std::move(attrs)));
     } else {
-      // Older opsets: the same arithmetic in standard ops, (float(W_q) - zp) * scale, which
-      // ONNX Runtime folds once at load time. Scales are shaped to broadcast along the axis.
+      // --weight-form cast-mul, or opsets without (per-axis) DequantizeLinear: the same arithmetic
+      // in standard ops, (float(W_q) - zp) * scale, which ONNX Runtime folds once at load time.
+      // Scales are shaped to broadcast along the axis.
       Shape ps = p.param_shape(w.shape());
       std::string cast_out = rw.fresh(name + "_float");
       dequant.push_back(edit::make_node("Cast", {q_name}, {cast_out}, rw.fresh(name + "_Cast"),

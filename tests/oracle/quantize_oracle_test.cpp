@@ -104,6 +104,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Mode{"cnn", "int4", {"--bits", "4"}, "MatMulNBits", 0.998, 0.98},
                       Mode{"cnn", "fp16", {"--bits", "16"}, "Cast", 0.999999, 0.999},
                       Mode{"cnn", "weight_tensor", {"--granularity", "tensor"}, "DequantizeLinear", 0.9999, 0.995},
+                      Mode{"cnn", "weight_cast_mul", {"--weight-form", "cast-mul"}, "Mul", 0.99995, 0.997},
                       Mode{"vit", "weight", {"--mode", "weight"}, "DequantizeLinear", 0.99995, 0.997},
                       Mode{"vit", "dynamic", {"--mode", "dynamic"}, "MatMulInteger", 0.9999, 0.995},
                       Mode{"vit", "dynamic_asym", {"--mode", "dynamic", "--asymmetric"}, "MatMulInteger", 0.9999, 0.995},
