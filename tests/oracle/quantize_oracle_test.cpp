@@ -106,6 +106,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Mode{"cnn", "dynamic", {"--mode", "dynamic"}, "ConvInteger", 0.99990, 0.995},
                       Mode{"cnn", "int4", {"--bits", "4"}, "MatMulNBits", 0.998, 0.98},
                       Mode{"cnn", "fp16", {"--bits", "16"}, "Cast", 0.999999, 0.999},
+                      // fc2's K = 128 is padded to one block of 256.
+                      Mode{"cnn", "int4_b256_padded", {"--bits", "4", "--block-size", "256"}, "MatMulNBits", 0.997, 0.98},
+                      Mode{"cnn", "int4_asym_b16", {"--bits", "4", "--asymmetric", "--block-size", "16"}, "MatMulNBits", 0.999, 0.98},
                       Mode{"cnn", "weight_tensor", {"--granularity", "tensor"}, "DequantizeLinear", 0.9999, 0.995},
                       Mode{"cnn", "weight_cast_mul", {"--weight-form", "cast-mul"}, "Mul", 0.99995, 0.997},
                       Mode{"vit", "weight", {"--mode", "weight"}, "DequantizeLinear", 0.99995, 0.997},
