@@ -35,6 +35,8 @@ const std::map<std::string, passes::CalibMethod> kCalibMethods = {{"minmax", pas
                                                                   {"percentile", passes::CalibMethod::percentile},
                                                                   {"entropy", passes::CalibMethod::entropy},
                                                                   {"mse", passes::CalibMethod::mse}};
+const std::map<std::string, passes::WeightForm> kWeightForms = {{"dequantize", passes::WeightForm::dequantize_linear},
+                                                                {"cast-mul", passes::WeightForm::cast_mul}};
 const std::map<std::string, DType> kActivationTypes = {{"uint8", DType::u8}, {"int8", DType::i8}};
 
 std::string_view output_suffix(int bits) {
@@ -135,6 +137,9 @@ void register_quantize(CLI::App& app) {
              "Weight scales per tensor | channel | block (default: channel for 8 bits, block for 4)");
   cmd->add_option("--block-size", q.block_size, "4 bits: weights per scale, a power of two 16..256 (default 32)");
   cmd->add_flag("--asymmetric", q.asymmetric, "Weights with zero points (default: symmetric)");
+  add_choice(*cmd, "--weight-form", q.weight_form, kWeightForms,
+             "--mode weight: dequantize (DequantizeLinear, default; ONNX Runtime dequantizes on every run) or "
+             "cast-mul (Cast + Mul, folded once at load: float32 speed)");
   cmd->add_option("--op-types", q.op_types, "Only these op types, comma separated (e.g. MatMul,Gemm)")->delimiter(',');
   cmd->add_option("--exclude", q.exclude, "Leave node or weight names matching this regex untouched (repeatable)");
   cmd->add_option("--threads", q.threads, "Worker threads (default: all cores); output does not depend on it")

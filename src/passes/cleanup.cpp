@@ -6,28 +6,12 @@
 #include <set>
 #include <string>
 
+#include "graph_edit.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/onnx/model_io.h"
 
 namespace mcompress::passes {
 namespace {
-
-// Every name read by a node of `g` or of any of its subgraphs (outer-scope reads included).
-void collect_reads(const ir::Graph& g, std::map<std::string, int>& reads) {
-  for (const ir::Node& n : g.nodes)
-    for (const std::string& in : n.inputs)
-      if (!in.empty()) ++reads[in];
-  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) {
-    for (const ir::Node& n : sub.nodes)
-      for (const std::string& in : n.inputs)
-        if (!in.empty()) ++reads[in];
-    for (const ir::ValueInfo& out : sub.outputs) ++reads[out.name];
-  });
-}
-
-bool is_graph_output(const ir::Graph& g, const std::string& name) {
-  return std::any_of(g.outputs.begin(), g.outputs.end(), [&](const ir::ValueInfo& v) { return v.name == name; });
-}
 
 ir::NamedTensor* find_initializer(ir::Graph& g, const std::string& name) {
   for (ir::NamedTensor& t : g.initializers)
@@ -35,27 +19,12 @@ ir::NamedTensor* find_initializer(ir::Graph& g, const std::string& name) {
   return nullptr;
 }
 
-bool is_graph_input(const ir::Graph& g, const std::string& name) {
-  return std::any_of(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return v.name == name; });
-}
-
 // A float32 initializer that the model cannot override (not also a graph input).
 const Tensor* constant_f32(ir::Graph& g, const std::string& name) {
-  if (name.empty() || is_graph_input(g, name)) return nullptr;
+  if (name.empty() || edit::is_graph_input(g, name)) return nullptr;
   ir::NamedTensor* t = find_initializer(g, name);
   if (!t || t->tensor.dtype() != DType::f32) return nullptr;
   return &t->tensor;
-}
-
-std::string unique_name(const ir::Graph& g, const std::string& base) {
-  std::set<std::string> taken;
-  for (const auto& t : g.initializers) taken.insert(t.name);
-  for (const auto& n : g.nodes)
-    for (const auto& o : n.outputs) taken.insert(o);
-  for (const auto& v : g.inputs) taken.insert(v.name);
-  std::string name = base;
-  for (int k = 1; taken.count(name); ++k) name = base + "_" + std::to_string(k);
-  return name;
 }
 
 // The BN's folded form: per channel multiplier s and offset t (Z = Y * s + t).
@@ -89,7 +58,7 @@ std::optional<BnAffine> bn_affine(ir::Graph& g, const ir::Node& bn) {
 
 // Adds a new initializer (the original may be shared) and returns its name.
 std::string add_initializer(ir::Graph& g, const std::string& base, Tensor t) {
-  std::string name = unique_name(g, base);
+  std::string name = edit::Namer(g).fresh(base);
   g.initializers.push_back(ir::NamedTensor{name, std::move(t), {}, false, {}});
   return name;
 }
@@ -130,7 +99,7 @@ struct Uses {
   // Read exactly once, by the node that follows, and not a graph output.
   bool only_feeds_next(const std::string& name) const {
     auto it = reads.find(name);
-    return it != reads.end() && it->second == 1 && !is_graph_output(*graph, name);
+    return it != reads.end() && it->second == 1 && !edit::is_graph_output(*graph, name);
   }
 };
 
@@ -243,8 +212,7 @@ int64_t fold_batchnorm(ir::Model& model) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& bn = g.nodes[i];
     if (!is_foldable_batchnorm(bn)) continue;
-    Uses uses{{}, &g};
-    collect_reads(g, uses.reads);
+    Uses uses{edit::read_counts(g), &g};
     if (!uses.only_feeds_next(bn.inputs[0])) continue;
     int64_t p = producer_index(g, bn.inputs[0]);
     if (p < 0 || drop[p]) continue;
@@ -287,8 +255,7 @@ int64_t fold_batchnorm(ir::Model& model) {
 std::pair<int64_t, int64_t> remove_dead(ir::Graph& g) {
   int64_t nodes_removed = 0, inits_removed = 0;
   while (true) {
-    std::map<std::string, int> reads;
-    collect_reads(g, reads);
+    std::map<std::string, int> reads = edit::read_counts(g);
     for (const ir::ValueInfo& out : g.outputs) ++reads[out.name];
     std::vector<ir::Node> kept;
     for (ir::Node& n : g.nodes) {
@@ -305,7 +272,7 @@ std::pair<int64_t, int64_t> remove_dead(ir::Graph& g) {
     if (changed) continue;
     std::vector<ir::NamedTensor> inits;
     for (ir::NamedTensor& t : g.initializers) {
-      if (reads.count(t.name) || is_graph_input(g, t.name)) {
+      if (reads.count(t.name) || edit::is_graph_input(g, t.name)) {
         inits.push_back(std::move(t));
         continue;
       }

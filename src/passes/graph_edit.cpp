@@ -93,7 +93,10 @@ std::map<std::string, int> read_counts(const ir::Graph& g) {
         if (!in.empty()) ++reads[in];
   };
   count(g);
-  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) { count(sub); });
+  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) {
+    count(sub);
+    for (const ir::ValueInfo& out : sub.outputs) ++reads[out.name];  // may name an outer value
+  });
   return reads;
 }
 

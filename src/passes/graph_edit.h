@@ -30,7 +30,7 @@ ir::Node make_node(std::string op_type, std::vector<std::string> inputs, std::ve
 std::map<std::string, ir::NamedTensor*> initializer_map(ir::Graph& g);
 bool is_graph_input(const ir::Graph& g, const std::string& name);
 bool is_graph_output(const ir::Graph& g, const std::string& name);
-// How many node inputs (subgraphs included) read each name.
+// How many node inputs (subgraphs included, and subgraph outputs) read each name.
 std::map<std::string, int> read_counts(const ir::Graph& g);
 
 // Sets (or adds) the import of `domain` to at least `version`.

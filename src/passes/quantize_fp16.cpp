@@ -12,7 +12,8 @@
 //   1.30 crashes on its inserted casts around them in float16).
 // Math: round to nearest even (quant::to_float16); |w| above 65504 becomes inf, which the report
 //   shows as the tensor's error.
-// Known gaps: RandomNormal/EyeLike-style dtype attributes are left as they are.
+// Known gaps: RandomNormal/EyeLike-style dtype attributes are left as they are; models with
+//   subgraphs are refused (quantize_weights): the outer-scope values they read may stay float32.
 #include <fmt/format.h>
 
 #include <algorithm>

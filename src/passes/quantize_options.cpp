@@ -26,6 +26,8 @@ void QuantizeOptions::validate() const {
     throw_usage("--format qoperator: only for --mode static (dynamic already emits ONNX Runtime's QOperator form)");
   if (activation_type != DType::u8 && activation_type != DType::i8)
     throw_usage("activation type {}: expected uint8 or int8", dtype_name(activation_type));
+  if (weight_form != WeightForm::dequantize_linear && (bits != 8 || (mode && mode != QuantMode::weight)))
+    throw_usage("--weight-form: only for --mode weight (int8)");
   if (calib_samples < 0) throw_usage("--calib-samples {}: expected 0 (all) or more", calib_samples);
   if (calib_batch_size <= 0) throw_usage("--batch-size {}: expected a positive number", calib_batch_size);
   if (!(percentile > 0 && percentile <= 100)) throw_usage("--percentile {}: expected (0, 100]", percentile);

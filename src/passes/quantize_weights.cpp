@@ -2,7 +2,8 @@
 //
 // Before / After, per mode (W a float32 initializer read by the op's weight input):
 //   weight:  op(X, W)  ->  W = DequantizeLinear(W_q int8, scale, zp, axis); op(X, W)
-//            (opset < 13 with per-channel scales: W = Mul(Sub(Cast(W_q), zp), scale), the same value)
+//            (--weight-form cast-mul, or opset < 13 with per-channel scales:
+//            W = Mul(Sub(Cast(W_q), zp), scale), the same value)
 //   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form)
 //   int4:    quantize_int4.cpp (com.microsoft MatMulNBits)
 //   fp16:    quantize_fp16.cpp
@@ -92,6 +93,12 @@ std::string quantized_ops_summary(const ir::Graph& g) {
   std::string s;
   for (const auto& [op, c] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", c, op);
   return s;
+}
+
+bool has_subgraphs(const ir::Graph& g) {
+  bool any = false;
+  g.for_each_subgraph([&](const ir::Graph&, const ir::Node&) { any = true; });
+  return any;
 }
 
 std::string mode_name(QuantMode mode, int bits) {
@@ -215,7 +222,9 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
     Tensor zp = zero_point_tensor(p.zero_point, DType::i8, per_channel ? Shape{channels} : Shape{});
     int64_t bytes = total_bytes({&q.q, &scale, &zp});
     std::string q_name = rw.add_init(name + "_quantized", std::move(q.q));
-    if (opset >= kOpsetDequantizeAxis || (!per_channel && opset >= kOpsetDequantize)) {
+    const bool dequantize_linear = rw.options.weight_form == WeightForm::dequantize_linear &&
+                                   (opset >= kOpsetDequantizeAxis || (!per_channel && opset >= kOpsetDequantize));
+    if (dequantize_linear) {
       std::string s_name = rw.add_init(name + "_scale", std::move(scale));
       std::string z_name = rw.add_init(name + "_zero_point", std::move(zp));
       std::vector<ir::Attribute> attrs;
@@ -223,8 +232,9 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
       dequant.push_back(edit::make_node("DequantizeLinear", {q_name, s_name, z_name}, {name},
                                         rw.fresh(name + "_DequantizeLinear"), std::move(attrs)));
     } else {
-      // Older opsets: the same arithmetic in standard ops, (float(W_q) - zp) * scale, which
-      // ONNX Runtime folds once at load time. Scales are shaped to broadcast along the axis.
+      // --weight-form cast-mul, or opsets without (per-axis) DequantizeLinear: the same arithmetic
+      // in standard ops, (float(W_q) - zp) * scale, which ONNX Runtime folds once at load time.
+      // Scales are shaped to broadcast along the axis.
       Shape ps = p.param_shape(w.shape());
       std::string cast_out = rw.fresh(name + "_float");
       dequant.push_back(edit::make_node("Cast", {q_name}, {cast_out}, rw.fresh(name + "_Cast"),
@@ -262,6 +272,8 @@ PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, co
   std::string already = quantized_ops_summary(model.graph);
   if (options.bits == 16 && !already.empty())
     throw_unsupported("the model is already quantized ({}); float16 conversion needs a float model", already);
+  if (options.bits == 16 && has_subgraphs(model.graph))
+    throw_unsupported("float16 conversion of models with If/Loop/Scan subgraphs is not supported yet");
 
   Rewriter rw(model, options, progress);
   if (options.bits == 16) {

@@ -33,6 +33,7 @@ TEST(QuantizeCli, BadFlagValuesAreUsageErrors) {
                                                                 {"--mode", "static"},
                                                                 {"--mode", "dynamic", "--calib", "x.npy"},
                                                                 {"--exclude", "("},
+                                                                {"--mode", "dynamic", "--weight-form", "cast-mul"},
                                                                 {"--no-such-flag"}}) {
     EXPECT_EQ(quantize_exit(args, out), 1) << args[0] << " " << (args.size() > 1 ? args[1] : "");
     EXPECT_FALSE(fs::exists(out));

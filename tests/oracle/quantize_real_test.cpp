@@ -66,8 +66,27 @@ INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
                                            Case{"ppocr_cls", "int4", 0.99}, Case{"ppocr_cls", "fp16", 0.9999},
                                            Case{"ppocr_rec", "weight", 0.985}, Case{"ppocr_rec", "dynamic", 0.96},
                                            Case{"ppocr_rec", "int4", 0.99}, Case{"ppocr_rec", "fp16", 0.9999},
-                                           Case{"ppocr_det", "weight", 0.93}, Case{"ppocr_det", "dynamic", 0.975}),
+                                           Case{"ppocr_det", "weight", 0.93}, Case{"ppocr_det", "dynamic", 0.975},
+                                           Case{"ppocr_det", "fp16", 0.999}),
                          [](const auto& info) { return info.param.model + "_" + info.param.mode; });
+
+// Silero VAD keeps its weights in If subgraphs: the int8 modes leave it as it is (with a warning)
+// and still write a model that runs; float16 is refused rather than written half converted.
+TEST(QuantizeRealSubgraphs, SileroVadIsLeftValidOrRefused) {
+  fs::path in = model_cache() / "silero_vad.onnx";
+  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path dir = temp_dir("qreal_vad");
+  auto r = run_mcompress({"quantize", in.string(), "-o", (dir / "w.onnx").string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("no weights to quantize"), std::string::npos);
+  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs(input_spec("silero_vad"), dir));
+  ASSERT_EQ(compared.size(), 3u);
+  for (const auto& o : compared) EXPECT_GT(o.fidelity.cosine(), 0.99999) << o.name;
+  r = run_mcompress({"quantize", in.string(), "--bits", "16", "-o", (dir / "h.onnx").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("subgraphs"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "h.onnx"));
+}
 
 }  // namespace
 }  // namespace mcompress::test

@@ -17,6 +17,9 @@ enum class QuantMode { weight, dynamic, static_ };
 enum class QuantFormat { qdq, qoperator };
 enum class Granularity { tensor, channel, block };
 enum class CalibMethod { minmax, percentile, entropy, mse };
+// How --mode weight dequantizes: DequantizeLinear (ONNX Runtime keeps it and dequantizes on every
+// run), or Cast + Mul (folded once when the session loads: float32 speed and run-time memory).
+enum class WeightForm { dequantize_linear, cast_mul };
 
 struct QuantizeOptions {
   int bits = 8;                              // 8, 4 or 16 (fp16)
@@ -33,6 +36,7 @@ struct QuantizeOptions {
   // static: a layer whose own int8 output (int8 input, weights and output; the rest float) has a
   // per-channel SQNR below this stays float. 0 quantizes every layer the placement allows.
   double min_layer_sqnr_db = 25.0;
+  WeightForm weight_form = WeightForm::dequantize_linear;  // --mode weight only
   std::vector<std::string> op_types;         // empty: the mode's default set
   std::vector<std::string> exclude;          // --exclude regexes over node and weight names
   int threads = 0;                           // 0 = all cores; output does not depend on it

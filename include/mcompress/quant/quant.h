@@ -77,6 +77,19 @@ struct Quantized {
 };
 Quantized quantize_measured(const Tensor& w, const QuantParams& params, ThreadPool* pool = nullptr);
 
+// uint4 blocks with a float zero point each (ONNX Runtime's MatMulNBits takes float zero points):
+// w ~ (q - zero) * scale, q in 0..15, blocks of `block_size` along the last axis of a 2-D w
+// whose width is a multiple of it. Each block's range is searched on a 2-D grid of clippings of
+// its min and max, each refit by least squares for (scale, offset) given the integers
+// (llama.cpp's k-quants approach); on the bundled ViT: 29.1 dB output SQNR vs 27.3 symmetric.
+struct AffineBlocks {
+  Tensor q;                  // uint4 [rows, width], packed
+  std::vector<float> scale;  // [rows, width / block_size]
+  std::vector<float> zero;   // same layout
+  double rel_error = 0;
+};
+AffineBlocks quantize_affine_blocks(const Tensor& w, int64_t block_size, ThreadPool* pool = nullptr);
+
 // float32 <-> float16 (IEEE binary16): round to nearest even, subnormals kept, overflow to inf,
 // NaN stays NaN (quiet, sign and top payload bits kept).
 uint16_t float_to_half_ref(float x);
