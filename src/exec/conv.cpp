@@ -2,15 +2,17 @@
 // extents of 1), plus the window geometry the pools share.
 //
 // Conv: per (image, group, block of output pixels) the input patches are unrolled into a
-// [Cin/g * kernel] x [pixels] matrix (im2col) and multiplied by the group's weights with one Eigen
-// GEMM; 1x1 stride-1 convolutions multiply the input in place. Depthwise convolutions (one input
-// channel per group) skip the GEMM: a direct loop over kernel taps is faster for them.
+// [Cin/g * kernel] x [pixels] matrix (im2col) and multiplied by the group's weights with one
+// sgemm, which adds the bias and applies a fused Relu as it stores; 1x1 stride-1 convolutions
+// multiply the input in place. Depthwise convolutions (one input channel per group) skip the
+// GEMM: a direct loop over kernel taps is faster for them.
 // ConvTranspose: per (image, group, block of output channels) GEMM W^T x X into columns, then
 // col2im scatter-adds the columns into the output.
 #include <algorithm>
 #include <cstring>
 
 #include "nn_kernels.h"
+#include "sgemm.h"
 
 namespace mcompress::exec {
 namespace {
@@ -314,15 +316,9 @@ void conv(OpContext& ctx) {
         patches = {col.data(), p1 - p0, false};
       }
       float* y = py + (n * out_channels + gi * out_per_group) * out_pixels + p0;
-      if (pb) {
-        for (int64_t oc = 0; oc < out_per_group; ++oc)
-          std::fill(y + oc * out_pixels, y + oc * out_pixels + (p1 - p0), pb[gi * out_per_group + oc]);
-      }
-      gemm_f32(out_per_group, p1 - p0, depth, 1.f, {pw + gi * out_per_group * depth, depth, false}, patches, y,
-               out_pixels, pb != nullptr);
-      if (relu)
-        for (int64_t oc = 0; oc < out_per_group; ++oc)
-          for (float* v = y + oc * out_pixels; v < y + oc * out_pixels + (p1 - p0); ++v) *v = std::max(*v, 0.f);
+      SgemmEpilogue epilogue{pb ? pb + gi * out_per_group : nullptr, nullptr, false, relu};
+      sgemm(out_per_group, p1 - p0, depth, pw + gi * out_per_group * depth, depth, patches.data, patches.ld, y,
+            out_pixels, epilogue);
     }
   });
   ctx.out(0) = std::move(out);

@@ -1,4 +1,5 @@
-// Dense products: the tiled Eigen GEMM every dense kernel runs on, MatMul (batched, numpy
+// Dense products: the tiled GEMM every dense kernel runs on (fixed tiles of C over the pool, each
+// tile one sgemm call for plain float operands, one Eigen call otherwise), MatMul (batched, numpy
 // broadcasting of batch dims, 1-D operands), Gemm and Einsum.
 // GCC 12 reports Eigen's AVX-512 packet transpose/reduction helpers as using uninitialised
 // registers (they start from _mm512_undefined_*); the warnings are false positives.
@@ -9,8 +10,10 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <type_traits>
 
 #include "nn_kernels.h"
+#include "sgemm.h"
 
 namespace mcompress::exec {
 namespace {
@@ -106,6 +109,10 @@ void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Op
                   int64_t c_stride, int64_t ldc, bool accumulate) {
   auto batches = static_cast<int64_t>(a_offsets.size());
   if (batches == 0 || m == 0 || n == 0) return;
+  // One product with plain operands runs on sgemm. Batches of distinct products (attention's
+  // activation x activation) keep Eigen's summation order for now: the dynamically quantized ViT's
+  // one-sample agreement with ORT (executor_oracle_test) moves with the last bits of those.
+  bool native = sgemm_is_native() && batches == 1 && !a.trans && !b.trans && alpha == T(1);
   Tiling t = plan_tiles(m, n, k);
   int64_t tasks = batches * t.count();
   double task_work = static_cast<double>(t.tile_m) * t.tile_n * std::max<int64_t>(k, 1);
@@ -122,7 +129,14 @@ void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Op
       at.data += a_offsets[batch] + (a.trans ? r0 : r0 * a.ld);
       Operand<T> bt = b;
       bt.data += b_offsets[batch] + (b.trans ? c0 * b.ld : c0);
-      gemm_block<T>(rows, cols, k, alpha, at, bt, c + batch * c_stride + r0 * ldc + c0, ldc, accumulate);
+      T* ct = c + batch * c_stride + r0 * ldc + c0;
+      if constexpr (std::is_same_v<T, float>) {
+        if (native) {
+          sgemm(rows, cols, k, at.data, at.ld, bt.data, bt.ld, ct, ldc, {nullptr, nullptr, accumulate, false});
+          continue;
+        }
+      }
+      gemm_block<T>(rows, cols, k, alpha, at, bt, ct, ldc, accumulate);
     }
   });
 }

@@ -9,6 +9,7 @@
 #include <random>
 #include <cstring>
 
+#include "exec/sgemm.h"  // private to the exec module
 #include "mcompress/support/error.h"
 #include "support/op_runner.h"
 
@@ -445,6 +446,39 @@ TEST(NnMatMul, MatchesReferenceWithBroadcastAndVectors) {
   EXPECT_THROW(run_op(make_node("MatMul", 2, 1), {&a, &bad}), Error);
   Tensor a3 = random_floats({2, 3, 4}, rng), b3 = random_floats({3, 4, 2}, rng);
   EXPECT_THROW(run_op(make_node("MatMul", 2, 1), {&a3, &b3}), Error);
+}
+
+// The GEMM under Conv and MatMul against its scalar twin: row counts around the 8-row tile and the
+// 96-row block, column counts around the 16-wide vector and the 48-wide tile, k from 0, padded
+// leading dimensions, every epilogue. Both sum the same FMAs in the same order: identical bits.
+TEST(NnSgemm, MatchesScalarTwinOnAwkwardShapes) {
+  std::mt19937 rng(21);
+  std::vector<int64_t> rows = {1, 3, 7, 8, 9, 17, 64, 97, 200};
+  std::vector<int64_t> cols = {1, 5, 15, 16, 17, 33, 47, 48, 49, 95, 130};
+  std::vector<int64_t> depths = {0, 1, 2, 9, 31, 288};
+  int trial = 0;
+  for (int64_t m : rows) {
+    for (int64_t n : cols) {
+      int64_t k = depths[trial % depths.size()];
+      int64_t lda = k + trial % 3, ldb = n + trial % 5, ldc = n + trial % 2;
+      Tensor a = random_floats({m, std::max<int64_t>(lda, 1)}, rng);
+      Tensor b = random_floats({std::max<int64_t>(k, 1), ldb}, rng);
+      Tensor row_bias = random_floats({m}, rng), col_bias = random_floats({n}, rng);
+      Tensor c = random_floats({m, ldc}, rng);
+      exec::SgemmEpilogue ep;
+      ep.row_bias = trial % 2 ? row_bias.data<float>() : nullptr;
+      ep.col_bias = trial % 3 == 0 ? col_bias.data<float>() : nullptr;
+      ep.accumulate = trial % 4 == 1;
+      ep.relu = trial % 5 < 2;
+      Tensor fast = c, ref = c;
+      exec::sgemm(m, n, k, a.data<float>(), lda, b.data<float>(), ldb, fast.data<float>(), ldc, ep);
+      exec::sgemm_ref(m, n, k, a.data<float>(), lda, b.data<float>(), ldb, ref.data<float>(), ldc, ep);
+      std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+      if (exec::sgemm_is_native()) EXPECT_TRUE(fast == ref) << what;
+      else expect_near_ref(fast, ref, what, k);
+      ++trial;
+    }
+  }
 }
 
 TEST(NnMatMul, IntegerOperands) {
