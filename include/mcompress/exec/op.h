@@ -46,6 +46,8 @@ class OpContext {
   // Input i as a tensor of the kernel's own: moved out of the executor when this node is its last
   // reader, copied otherwise. For outputs that are the input's elements, updated in place.
   Tensor take_input(size_t i);
+  // Whether take_input(i) moves (rather than copies).
+  bool can_take_input(size_t i) const { return i < dying_.size() && dying_[i]; }
   bool has_output(size_t i) const { return i < outputs_.size() && !node_.outputs[i].empty(); }
   Tensor& out(size_t i) { return outputs_[i]; }
 
