@@ -103,10 +103,11 @@ Tiling plan_tiles(int64_t m, int64_t n, int64_t k) {
 
 // `batches` independent products C_i = alpha * op(A_i) op(B_i) (+ C_i), with A_i, B_i, C_i at the
 // given element offsets; each is split into tiles, and (batch, tile) pairs run on the pool.
+// `col_bias` (n values, or none) is added to every row of every C_i last.
 template <typename T>
 void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Operand<T> a,
                   const std::vector<int64_t>& a_offsets, Operand<T> b, const std::vector<int64_t>& b_offsets, T* c,
-                  int64_t c_stride, int64_t ldc, bool accumulate) {
+                  int64_t c_stride, int64_t ldc, bool accumulate, const T* col_bias = nullptr) {
   auto batches = static_cast<int64_t>(a_offsets.size());
   if (batches == 0 || m == 0 || n == 0) return;
   // One product with plain operands runs on sgemm. Batches of distinct products (attention's
@@ -130,13 +131,17 @@ void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Op
       Operand<T> bt = b;
       bt.data += b_offsets[batch] + (b.trans ? c0 * b.ld : c0);
       T* ct = c + batch * c_stride + r0 * ldc + c0;
+      const T* bias = col_bias ? col_bias + c0 : nullptr;
       if constexpr (std::is_same_v<T, float>) {
         if (native) {
-          sgemm(rows, cols, k, at.data, at.ld, bt.data, bt.ld, ct, ldc, {nullptr, nullptr, accumulate, false});
+          sgemm(rows, cols, k, at.data, at.ld, bt.data, bt.ld, ct, ldc, {nullptr, bias, accumulate, false});
           continue;
         }
       }
       gemm_block<T>(rows, cols, k, alpha, at, bt, ct, ldc, accumulate);
+      if (bias)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j) ct[r * ldc + j] += bias[j];
     }
   });
 }
@@ -196,8 +201,13 @@ void matmul_typed(OpContext& ctx) {
       b_offsets[i] = o[1] * k * n;
     });
   }
+  // A fused bias (see OpContext::fused_bias) is checked by the executor: float, n values.
+  const T* col_bias = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    if (const Tensor* bias = ctx.fused_bias(); bias && bias->numel() == n) col_bias = bias->data<float>();
+  if (ctx.fused_bias() && !col_bias) ctx.fail("fused bias does not match the product's columns");
   batched_gemm<T>(ctx.pool(), m, n, k, T(1), {a.data<T>(), k, false}, a_offsets, {b.data<T>(), n, false}, b_offsets,
-                  out.data<T>(), m * n, n, false);
+                  out.data<T>(), m * n, n, false, col_bias);
   ctx.out(0) = std::move(out);
 }
 

@@ -63,6 +63,10 @@ class OpContext {
   // Set by the executor on a Conv whose output only a Relu reads: the kernel applies max(0, y).
   bool fused_relu() const { return fused_relu_; }
   void set_fused_relu(bool on) { fused_relu_ = on; }
+  // Set by the executor on a MatMul whose output only an Add of this constant vector (one value
+  // per column) reads: the kernel adds it.
+  const Tensor* fused_bias() const { return fused_bias_; }
+  void set_fused_bias(const Tensor* bias) { fused_bias_ = bias; }
 
   // Bad-input error that names the node: "node 'conv1' (Conv): ...".
   [[noreturn]] void fail(const std::string& message) const;
@@ -77,6 +81,7 @@ class OpContext {
   const SubgraphRunner& subgraphs_;
   std::vector<Tensor*> dying_;
   bool fused_relu_ = false;
+  const Tensor* fused_bias_ = nullptr;
 };
 
 using ForwardFn = void (*)(OpContext&);
