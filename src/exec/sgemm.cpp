@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "nn_kernels.h"
 
@@ -56,16 +57,16 @@ constexpr int64_t kTileCols = 16 * kTileVectors;
 // in L1/L2 across the panels, B (a weight matrix, usually) in L2.
 constexpr int64_t kRowBlock = 96;
 
-// One tile of MR rows x NV vectors; `last` masks the columns of the last vector. a, b, c and the
-// epilogue's bias pointers point at the tile's origin.
+// One tile of MR rows x NV vectors; `last` masks the columns of the last vector. a, c and the
+// epilogue's bias pointers point at the tile's origin; row t of B's panel is b_rows[t] + j0.
 template <int MR, int NV>
-void tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, __mmask16 last,
-          const SgemmEpilogue& ep) {
+void tile(int64_t k, const float* a, int64_t lda, const float* const* b_rows, int64_t j0, float* c, int64_t ldc,
+          __mmask16 last, const SgemmEpilogue& ep) {
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t t = 0; t < k; ++t) {
-    const float* bt = b + t * ldb;
+    const float* bt = b_rows[t] + j0;
     __m512 bv[NV];
     for (int v = 0; v + 1 < NV; ++v) bv[v] = _mm512_loadu_ps(bt + 16 * v);
     bv[NV - 1] = _mm512_maskz_loadu_ps(last, bt + 16 * (NV - 1));
@@ -92,7 +93,7 @@ void tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, f
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16,
+using TileFn = void (*)(int64_t, const float*, int64_t, const float* const*, int64_t, float*, int64_t, __mmask16,
                         const SgemmEpilogue&);
 
 template <int MR>
@@ -109,8 +110,8 @@ constexpr std::array<std::array<TileFn, kTileVectors>, kTileRows> kTiles = {
 
 bool sgemm_is_native() { return true; }
 
-void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-           int64_t ldc, const SgemmEpilogue& ep) {
+void sgemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows, float* c,
+                int64_t ldc, const SgemmEpilogue& ep) {
   for (int64_t r0 = 0; r0 < m; r0 += kRowBlock) {
     int64_t r1 = std::min(m, r0 + kRowBlock);
     for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
@@ -123,10 +124,18 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
         SgemmEpilogue at = ep;
         if (at.row_bias) at.row_bias += i0;
         if (at.col_bias) at.col_bias += j0;
-        kTiles[rows - 1][vectors - 1](k, a + i0 * lda, lda, b + j0, ldb, c + i0 * ldc + j0, ldc, last, at);
+        kTiles[rows - 1][vectors - 1](k, a + i0 * lda, lda, b_rows, j0, c + i0 * ldc + j0, ldc, last, at);
       }
     }
   }
+}
+
+void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+           int64_t ldc, const SgemmEpilogue& ep) {
+  thread_local std::vector<const float*> rows;
+  rows.resize(static_cast<size_t>(k));
+  for (int64_t t = 0; t < k; ++t) rows[t] = b + t * ldb;
+  sgemm_rows(m, n, k, a, lda, rows.data(), c, ldc, ep);
 }
 
 #else  // no AVX-512: Eigen's product, then the epilogue
@@ -143,6 +152,13 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
       *cij = finish(*cij, nullptr, ep.row_bias ? ep.row_bias + i : nullptr, ep.col_bias ? ep.col_bias + j : nullptr,
                     ep.relu);
     }
+}
+
+void sgemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows, float* c,
+                int64_t ldc, const SgemmEpilogue& ep) {
+  std::vector<float> b(static_cast<size_t>(k * n));
+  for (int64_t t = 0; t < k; ++t) std::copy(b_rows[t], b_rows[t] + n, b.begin() + t * n);
+  sgemm(m, n, k, a, lda, b.data(), n, c, ldc, ep);
 }
 
 #endif

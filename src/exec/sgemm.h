@@ -24,6 +24,11 @@ struct SgemmEpilogue {
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
            int64_t ldc, const SgemmEpilogue& epilogue);
 
+// The same with B's rows anywhere: row t is b_rows[t][0..n). Conv points the rows at shifted
+// windows of a padded input instead of unrolling the patches.
+void sgemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows, float* c,
+                int64_t ldc, const SgemmEpilogue& epilogue);
+
 // Scalar twin of sgemm: the same sums in the same order.
 void sgemm_ref(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                int64_t ldc, const SgemmEpilogue& epilogue);

@@ -315,27 +315,48 @@ TEST(NnConv, MatchesReferenceOnRandomShapes) {
   }
 }
 
-TEST(NnConv, LargeShapesSplitIntoBlocksMatchReference) {
-  // Batch 1 with many pixels splits each image into pixel blocks; 1x1 convs skip im2col.
-  std::mt19937 rng(7);
-  struct Case {
-    Shape x, w;
-    WindowParams p;
-    int64_t group;
-  };
-  std::vector<Case> cases = {
-      {{1, 8, 70, 90}, {16, 8, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
-      {{1, 16, 40, 40}, {24, 16, 1, 1}, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1},
-      {{2, 12, 33, 31}, {12, 4, 3, 3}, {{3, 3}, {2, 2}, {1, 2}, {1, 0, 2, 1}}, 3},
-      {{1, 64, 20, 20}, {64, 64, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
-  };
-  for (const Case& c : cases) {
+struct ConvShapeCase {
+  Shape x, w;
+  WindowParams p;
+  int64_t group;
+};
+
+// Conv with bias on random values of each shape against conv_ref.
+void expect_conv_cases_match_reference(const std::vector<ConvShapeCase>& cases, std::mt19937& rng) {
+  for (const ConvShapeCase& c : cases) {
     Tensor x = random_floats(c.x, rng), w = random_floats(c.w, rng), b = random_floats({c.w[0]}, rng);
     auto attrs = window_attrs(c.p, true);
     attrs.push_back(attr_int("group", c.group));
     auto y = run_deterministic(node_with("Conv", 3, 1, attrs), {&x, &w, &b});
     expect_near_ref(y[0], conv_ref(x, w, &b, c.group, c.p), shape_string(c.x) + " * " + shape_string(c.w));
   }
+}
+
+TEST(NnConv, LargeShapesSplitIntoBlocksMatchReference) {
+  // Batch 1 with many pixels splits each image into pixel blocks; 1x1 convs skip im2col.
+  std::mt19937 rng(7);
+  expect_conv_cases_match_reference(
+      {
+          {{1, 8, 70, 90}, {16, 8, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+          {{1, 16, 40, 40}, {24, 16, 1, 1}, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1},
+          {{2, 12, 33, 31}, {12, 4, 3, 3}, {{3, 3}, {2, 2}, {1, 2}, {1, 0, 2, 1}}, 3},
+          {{1, 64, 20, 20}, {64, 64, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+      },
+      rng);
+}
+
+TEST(NnConv, StrideOneShiftedWindowsMatchReference) {
+  // Stride 1 with 8+ images x groups reads shifted windows of a padded input (no im2col):
+  // asymmetric and oversized pads, dilation, groups, 1-D, a kernel as wide as the padded input.
+  std::mt19937 rng(9);
+  expect_conv_cases_match_reference(
+      {
+          {{8, 3, 9, 11}, {5, 3, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+          {{4, 4, 7, 6}, {6, 2, 3, 2}, {{3, 2}, {1, 1}, {2, 1}, {2, 0, 1, 3}}, 2},
+          {{9, 2, 5}, {17, 2, 4}, {{4}, {1}, {2}, {3, 2}}, 1},
+          {{8, 1, 4, 4}, {9, 1, 3, 6}, {{3, 6}, {1, 1}, {1, 1}, {0, 1, 1, 1}}, 1},
+      },
+      rng);
 }
 
 TEST(NnConv, AutoPadMatchesExplicitPads) {
@@ -478,6 +499,27 @@ TEST(NnSgemm, MatchesScalarTwinOnAwkwardShapes) {
       else expect_near_ref(fast, ref, what, k);
       ++trial;
     }
+  }
+}
+
+TEST(NnSgemm, RowPointersMatchTheDenseProduct) {
+  // sgemm_rows with B's rows scattered (reversed, overlapping) equals sgemm_ref on B gathered.
+  std::mt19937 rng(22);
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{{5, 37, 12}, {16, 100, 27}, {9, 48, 1}}) {
+    Tensor a = random_floats({m, k}, rng), pool = random_floats({k + n}, rng), bias = random_floats({m}, rng);
+    std::vector<const float*> rows(static_cast<size_t>(k));
+    Tensor dense(DType::f32, {k, n});
+    for (int64_t t = 0; t < k; ++t) {
+      rows[t] = pool.data<float>() + (k - 1 - t);
+      std::copy_n(rows[t], n, dense.data<float>() + t * n);
+    }
+    exec::SgemmEpilogue ep{bias.data<float>(), nullptr, false, true};
+    Tensor fast(DType::f32, {m, n}), ref(DType::f32, {m, n});
+    exec::sgemm_rows(m, n, k, a.data<float>(), k, rows.data(), fast.data<float>(), n, ep);
+    exec::sgemm_ref(m, n, k, a.data<float>(), k, dense.data<float>(), n, ref.data<float>(), n, ep);
+    std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+    if (exec::sgemm_is_native()) EXPECT_TRUE(fast == ref) << what;
+    else expect_near_ref(fast, ref, what, k);
   }
 }
 
