@@ -621,6 +621,22 @@ TEST(NnPool, MaxAndAverageMatchReferenceOnRandomShapes) {
   }
 }
 
+TEST(NnPool, Plain2x2MaxPoolMatchesReference) {
+  // 2x2 windows at stride 2 without pads take a straight-line path: odd extents (the last row
+  // and column dropped), ceil_mode on even extents, and the same values whether or not Indices
+  // (which takes the general path) is asked for.
+  std::mt19937 rng(32);
+  for (Shape xs : {Shape{2, 3, 7, 9}, Shape{1, 5, 8, 6}, Shape{3, 1, 2, 2}, Shape{1, 2, 5, 33}}) {
+    WindowParams p{{2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}};
+    p.ceil_mode = xs[2] % 2 == 0 && xs[3] % 2 == 0;
+    Tensor x = random_floats(xs, rng);
+    auto y = run_deterministic(node_with("MaxPool", 1, 1, window_attrs(p, true)), {&x});
+    expect_near_ref(y[0], pool_ref(x, p, PoolRef::max), "max " + shape_string(xs));
+    auto with_indices = run_op(node_with("MaxPool", 1, 2, window_attrs(p, true)), {&x});
+    EXPECT_TRUE(y[0] == with_indices[0]) << shape_string(xs);
+  }
+}
+
 TEST(NnPool, MaxPoolIndicesInBothStorageOrders) {
   // 1x1x2x3 input; a 2x2 window with stride 1 → 1x2 output.
   Tensor x = floats({1, 1, 2, 3}, {1, 9, 2, 8, 3, 7});
