@@ -2,8 +2,10 @@
 // extents of 1), plus the window geometry the pools share.
 //
 // Conv: per (image, group, block of output pixels) the input patches are unrolled into a
-// [Cin/g * kernel] x [pixels] matrix (im2col) and multiplied by the group's weights with one Eigen
-// GEMM; 1x1 stride-1 convolutions multiply the input in place. Depthwise convolutions (one input
+// [Cin/g * kernel] x [pixels] matrix (im2col) and multiplied by the group's weights with one
+// sgemm, which adds the bias and applies a fused Relu as it stores; 1x1 stride-1 convolutions
+// multiply the input in place, and other stride-1 2-D/1-D ones read shifted windows of a padded
+// copy of the input instead of unrolling it (conv_shifted). Depthwise convolutions (one input
 // channel per group) skip the GEMM: a direct loop over kernel taps is faster for them.
 // ConvTranspose: per (image, group, block of output channels) GEMM W^T x X into columns, then
 // col2im scatter-adds the columns into the output.
@@ -11,6 +13,7 @@
 #include <cstring>
 
 #include "nn_kernels.h"
+#include "sgemm.h"
 
 namespace mcompress::exec {
 namespace {
@@ -158,6 +161,17 @@ void accumulate_tap(const float* x, float w, const ConvGeometry& g, int64_t kd, 
   }
 }
 
+// Stride-1 convolutions over 1 or 2 spatial dims whose padded group input and wide output fit
+// the buffers, with enough images x groups to go round the pool, skip im2col: see conv_shifted.
+bool fits_shifted_windows(const ConvGeometry& g, int64_t in_per_group, int64_t out_per_group, int64_t tasks) {
+  if (g.stride.d != 1 || g.stride.h != 1 || g.stride.w != 1 || g.kernel.d != 1 || g.in.d != 1 || g.out.d != 1)
+    return false;
+  if (tasks < kMinConvTasks) return false;
+  int64_t hp = g.out.h + (g.kernel.h - 1) * g.dilation.h;
+  int64_t wp = g.out.w + (g.kernel.w - 1) * g.dilation.w;
+  return in_per_group * hp * wp <= kColBufferFloats && out_per_group * g.out.h * wp <= kColBufferFloats;
+}
+
 bool is_pointwise(const ConvGeometry& g) {
   return g.taps() == 1 && g.stride.d == 1 && g.stride.h == 1 && g.stride.w == 1 && g.pad.d == 0 && g.pad.h == 0 &&
          g.pad.w == 0 && g.in.d == g.out.d && g.in.h == g.out.h && g.in.w == g.out.w;
@@ -171,6 +185,44 @@ std::vector<float>& scratch() {
 void check_float(const OpContext& ctx, const Tensor& t, const char* what) {
   if (t.dtype() != DType::f32)
     ctx.unsupported(std::string(what) + " of type " + std::string(dtype_name(t.dtype())) + " (float32 only)");
+}
+
+// Conv of one image's group without im2col (stride 1): the input is copied once into a zero-padded
+// plane per channel, hp x wp. The output pixel (oh, ow) then sees, through tap (c, kh, kw), the
+// padded value at c*hp*wp + kh*dh*wp + kw*dw + (oh*wp + ow): each patch row is the padded input
+// shifted by a constant, so sgemm_rows reads it in place. The product runs over the "wide" pixels
+// oh*wp + ow (ow up to wp, the extra columns being discarded), and the valid ones are copied out.
+// Same products summed in the same order as the im2col path: the same bits.
+void conv_shifted(const float* x, int64_t channels, const ConvGeometry& g, const float* w, int64_t out_channels,
+                  const SgemmEpilogue& epilogue, float* y) {
+  int64_t hp = g.out.h + (g.kernel.h - 1) * g.dilation.h;
+  int64_t wp = g.out.w + (g.kernel.w - 1) * g.dilation.w;
+  int64_t wide = (g.out.h - 1) * wp + g.out.w;
+  int64_t depth = channels * g.taps();
+  thread_local std::vector<float> padded, product;
+  thread_local std::vector<const float*> rows;
+  padded.resize(static_cast<size_t>(channels * hp * wp));
+  product.resize(static_cast<size_t>(out_channels * wide));
+  rows.resize(static_cast<size_t>(depth));
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t r = 0; r < hp; ++r) {
+      float* dst = padded.data() + (c * hp + r) * wp;
+      int64_t ih = r - g.pad.h;
+      std::fill(dst, dst + wp, 0.f);
+      if (ih < 0 || ih >= g.in.h) continue;
+      int64_t count = std::min(g.in.w, wp - g.pad.w);  // the end padding may cut the row short
+      if (count > 0) std::copy_n(x + (c * g.in.h + ih) * g.in.w, count, dst + g.pad.w);
+    }
+  }
+  for (int64_t c = 0, t = 0; c < channels; ++c)
+    for (int64_t kh = 0; kh < g.kernel.h; ++kh)
+      for (int64_t kw = 0; kw < g.kernel.w; ++kw, ++t)
+        rows[t] = padded.data() + c * hp * wp + kh * g.dilation.h * wp + kw * g.dilation.w;
+  sgemm_rows(out_channels, wide, depth, w, depth, rows.data(), product.data(), wide, epilogue);
+  int64_t out_pixels = g.out_pixels();
+  for (int64_t oc = 0; oc < out_channels; ++oc)
+    for (int64_t oh = 0; oh < g.out.h; ++oh)
+      std::copy_n(product.data() + oc * wide + oh * wp, g.out.w, y + oc * out_pixels + oh * g.out.w);
 }
 
 }  // namespace
@@ -291,6 +343,23 @@ void conv(OpContext& ctx) {
   }
 
   bool pointwise = is_pointwise(g);
+  if (!pointwise && fits_shifted_windows(g, in_per_group, out_per_group, batch * group)) {
+    double work = static_cast<double>(out_per_group) * out_pixels * std::max<int64_t>(depth, 1);
+    int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kConvTaskWork / work));
+    ctx.pool().parallel_for(batch * group, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        int64_t n = task / group;
+        int64_t gi = task % group;
+        SgemmEpilogue epilogue{pb ? pb + gi * out_per_group : nullptr, nullptr, false, relu};
+        conv_shifted(px + (n * channels + gi * in_per_group) * in_pixels, in_per_group, g,
+                     pw + gi * out_per_group * depth, out_per_group, epilogue,
+                     py + (n * out_channels + gi * out_per_group) * out_pixels);
+      }
+    });
+    ctx.out(0) = std::move(out);
+    return;
+  }
+
   // Pixel blocks: bounded by the patch buffer, and smaller when there are few images x groups.
   int64_t block = out_pixels;
   if (!pointwise) block = std::min(block, std::max<int64_t>(16, kColBufferFloats / std::max<int64_t>(depth, 1)));
@@ -314,15 +383,9 @@ void conv(OpContext& ctx) {
         patches = {col.data(), p1 - p0, false};
       }
       float* y = py + (n * out_channels + gi * out_per_group) * out_pixels + p0;
-      if (pb) {
-        for (int64_t oc = 0; oc < out_per_group; ++oc)
-          std::fill(y + oc * out_pixels, y + oc * out_pixels + (p1 - p0), pb[gi * out_per_group + oc]);
-      }
-      gemm_f32(out_per_group, p1 - p0, depth, 1.f, {pw + gi * out_per_group * depth, depth, false}, patches, y,
-               out_pixels, pb != nullptr);
-      if (relu)
-        for (int64_t oc = 0; oc < out_per_group; ++oc)
-          for (float* v = y + oc * out_pixels; v < y + oc * out_pixels + (p1 - p0); ++v) *v = std::max(*v, 0.f);
+      SgemmEpilogue epilogue{pb ? pb + gi * out_per_group : nullptr, nullptr, false, relu};
+      sgemm(out_per_group, p1 - p0, depth, pw + gi * out_per_group * depth, depth, patches.data, patches.ld, y,
+            out_pixels, epilogue);
     }
   });
   ctx.out(0) = std::move(out);

@@ -2,6 +2,7 @@
 // logic, Cast, Where, Clip, variadic Max/Min/Mean/Sum.
 #include <unsupported/Eigen/SpecialFunctions>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -11,27 +12,62 @@ namespace {
 
 // ---- binary ops with numpy broadcasting --------------------------------------------------
 
+// Whether `inner` is `out` without some leading dims (leading 1s of `inner` ignored): then
+// `inner` repeats along the rows of `out`, as a bias vector does.
+bool is_trailing_block(const Shape& inner, const Shape& out) {
+  size_t first = 0;
+  while (first < inner.size() && inner[first] == 1) ++first;
+  size_t n = inner.size() - first;
+  return n <= out.size() && std::equal(inner.begin() + first, inner.end(), out.end() - n);
+}
+
 template <typename T, typename R, typename F>
 void binary_typed(OpContext& ctx, DType out_dtype, F f) {
-  const Tensor& a = ctx.in(0);
-  const Tensor& b = ctx.in(1);
-  Shape out_shape = broadcast_shapes(ctx, {&a.shape(), &b.shape()});
-  Tensor out(out_dtype, out_shape);
-  const T* pa = a.data<T>();
-  const T* pb = b.data<T>();
+  Shape as = ctx.in(0).shape();
+  Shape bs = ctx.in(1).shape();
+  Shape out_shape = broadcast_shapes(ctx, {&as, &bs});
+  const T* pa = ctx.in(0).data<T>();
+  const T* pb = ctx.in(1).data<T>();
+  // In place when an input of the output's shape and type dies here: no fresh (zero-filled)
+  // storage, and the memory is still in cache. Element i is read before it is written.
+  bool same_type = out_dtype == ctx.in(0).dtype();
+  Tensor out;
+  if (same_type && as == out_shape && ctx.can_take_input(0)) {
+    out = ctx.take_input(0);
+    pa = out.data<T>();
+  } else if (same_type && bs == out_shape && ctx.can_take_input(1)) {
+    out = ctx.take_input(1);
+    pb = out.data<T>();
+  } else {
+    out = Tensor(out_dtype, out_shape);
+  }
   R* po = out.data<R>();
-  if (a.shape() == b.shape()) {
-    ctx.pool().parallel_for(out.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+  int64_t total = out.numel();
+  if (as == bs) {
+    ctx.pool().parallel_for(total, kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
     });
-  } else if (b.numel() == 1) {
+  } else if (checked_numel(bs, "operand") == 1) {
     T s = pb[0];
-    ctx.pool().parallel_for(out.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    ctx.pool().parallel_for(total, kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], s);
     });
+  } else if (total > 0 && as == out_shape && is_trailing_block(bs, out_shape)) {
+    int64_t inner = checked_numel(bs, "operand");
+    int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
+    ctx.pool().parallel_for(total / inner, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        for (int64_t i = 0; i < inner; ++i) po[r * inner + i] = f(pa[r * inner + i], pb[i]);
+    });
+  } else if (total > 0 && bs == out_shape && is_trailing_block(as, out_shape)) {
+    int64_t inner = checked_numel(as, "operand");
+    int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
+    ctx.pool().parallel_for(total / inner, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        for (int64_t i = 0; i < inner; ++i) po[r * inner + i] = f(pa[i], pb[r * inner + i]);
+    });
   } else {
-    std::array<std::vector<int64_t>, 2> strides = {broadcast_strides(a.shape(), out_shape),
-                                                   broadcast_strides(b.shape(), out_shape)};
+    std::array<std::vector<int64_t>, 2> strides = {broadcast_strides(as, out_shape), broadcast_strides(bs, out_shape)};
     for_each_broadcast<2>(out_shape, strides,
                           [&](int64_t i, const std::array<int64_t, 2>& o) { po[i] = f(pa[o[0]], pb[o[1]]); });
   }

@@ -59,9 +59,11 @@ struct Step {
   const OpDef* op;
   int64_t opset;
   std::vector<std::string> reads;  // inputs and subgraph outer reads, for freeing
-  // Conv whose only reader is a Relu: without observers the Conv applies the Relu itself and
-  // writes the Relu's output; the Relu step is then skipped.
-  const ir::Node* fused_relu = nullptr;
+  // The node this step absorbs when no observer runs: a Relu that is a Conv's only reader, or an
+  // Add of a constant bias vector that is a MatMul's only reader. The step then applies it as it
+  // stores and writes its output; the absorbed step is skipped.
+  const ir::Node* fused = nullptr;
+  const Tensor* fused_bias = nullptr;  // the Add's bias (MatMul only)
   bool fused_away = false;
 };
 
@@ -72,6 +74,7 @@ struct Plan {
   std::unordered_map<std::string, int> uses;  // reads within this graph; graph outputs pinned
   std::unordered_map<std::string, const Tensor*> weights;
   std::vector<Tensor> constant_storage;  // Constant forms computed once (value_float, ...)
+  std::unordered_set<std::string> inputs;  // graph inputs: a feed may override a weight of the name
 };
 
 bool is_constant_node(const ir::Node& n) { return n.op_type == "Constant" && n.is_default_domain(); }
@@ -114,6 +117,7 @@ struct Executor::Impl {
       plan.constant_storage.push_back(ir::densify(s));
       plan.weights[s.values.name] = &plan.constant_storage.back();
     }
+    for (const auto& v : g.inputs) plan.inputs.insert(v.name);
     std::unordered_map<std::string, size_t> producer;
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (const auto& o : g.nodes[i].outputs) producer[o] = i;
@@ -173,24 +177,49 @@ struct Executor::Impl {
         for (const auto& sub : a.graphs) prepare(sub);
       }
     }
-    fuse_conv_relu(plan);
+    fuse_epilogues(plan);
   }
 
-  static void fuse_conv_relu(Plan& plan) {
+  const Tensor* weight(const Plan& plan, const std::string& name) const {
+    auto it = plan.weights.find(name);
+    return it == plan.weights.end() || plan.inputs.count(name) ? nullptr : it->second;
+  }
+
+  // The bias of `add` when it adds a constant float vector to the output of `matmul`, whose B is a
+  // constant float matrix with as many columns: a per-column bias of the product.
+  const Tensor* matmul_bias(const Plan& plan, const ir::Node& matmul, const ir::Node& add) const {
+    if (!is_op(matmul, "MatMul") || !is_op(add, "Add") || add.inputs.size() != 2 || matmul.inputs.size() != 2)
+      return nullptr;
+    const std::string& other = add.inputs[0] == matmul.outputs[0] ? add.inputs[1] : add.inputs[0];
+    const Tensor* bias = weight(plan, other);
+    const Tensor* b = weight(plan, matmul.inputs[1]);
+    if (!bias || !b || bias->dtype() != DType::f32 || b->dtype() != DType::f32) return nullptr;
+    if (bias->rank() != 1 || b->rank() < 2 || bias->shape()[0] != b->shape().back()) return nullptr;
+    return bias;
+  }
+
+  void fuse_epilogues(Plan& plan) const {
     std::unordered_map<std::string, size_t> step_of_output;
     for (size_t i = 0; i < plan.steps.size(); ++i)
       for (const auto& o : plan.steps[i].node->outputs) step_of_output[o] = i;
-    for (Step& relu : plan.steps) {
-      const ir::Node& r = *relu.node;
-      if (!is_op(r, "Relu") || r.inputs.size() != 1 || r.outputs.size() != 1) continue;
-      auto it = step_of_output.find(r.inputs[0]);
-      if (it == step_of_output.end()) continue;
-      Step& conv = plan.steps[it->second];
-      const ir::Node& c = *conv.node;
-      bool only_reader = plan.uses[r.inputs[0]] == 1;
-      if (!is_op(c, "Conv") || c.outputs.size() != 1 || !only_reader || conv.fused_relu) continue;
-      conv.fused_relu = &r;
-      relu.fused_away = true;
+    for (Step& next : plan.steps) {
+      const ir::Node& r = *next.node;
+      if (r.inputs.empty() || r.outputs.size() != 1) continue;
+      for (const std::string& input : r.inputs) {
+        auto it = step_of_output.find(input);
+        if (it == step_of_output.end()) continue;
+        Step& producer = plan.steps[it->second];
+        const ir::Node& p = *producer.node;
+        bool only_reader = plan.uses[input] == 1 && p.outputs.size() == 1 && !producer.fused;
+        if (!only_reader || std::count(r.inputs.begin(), r.inputs.end(), input) != 1) continue;
+        bool relu = is_op(p, "Conv") && is_op(r, "Relu") && r.inputs.size() == 1;
+        const Tensor* bias = matmul_bias(plan, p, r);
+        if (!relu && !bias) continue;
+        producer.fused = &r;
+        producer.fused_bias = bias;
+        next.fused_away = true;
+        break;
+      }
     }
   }
 
@@ -233,14 +262,15 @@ struct Executor::Impl {
       }
       std::vector<Tensor> outputs(n.outputs.size());
       OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner, std::move(dying));
-      bool fused = fuse && step.fused_relu;
-      ctx.set_fused_relu(fused);
+      bool fused = fuse && step.fused;
+      ctx.set_fused_relu(fused && !step.fused_bias);
+      ctx.set_fused_bias(fused ? step.fused_bias : nullptr);
       step.op->forward(ctx);
       for (size_t i = 0; i < n.outputs.size(); ++i) {
         if (n.outputs[i].empty()) continue;
         if (outputs[i].empty() && n.op_type != "Optional")
           throw Error(ExitCode::internal, "node " + n.label() + " produced no value for output '" + n.outputs[i] + "'");
-        const std::string& name = fused ? step.fused_relu->outputs[0] : n.outputs[i];
+        const std::string& name = fused ? step.fused->outputs[0] : n.outputs[i];
         auto& slot = scope.owned[name] = std::move(outputs[i]);
         if (observer) observer->on_value(n.outputs[i], slot, n);
       }

@@ -1,4 +1,5 @@
-// Dense products: the tiled Eigen GEMM every dense kernel runs on, MatMul (batched, numpy
+// Dense products: the tiled GEMM every dense kernel runs on (fixed tiles of C over the pool, each
+// tile one sgemm call for plain float operands, one Eigen call otherwise), MatMul (batched, numpy
 // broadcasting of batch dims, 1-D operands), Gemm and Einsum.
 // GCC 12 reports Eigen's AVX-512 packet transpose/reduction helpers as using uninitialised
 // registers (they start from _mm512_undefined_*); the warnings are false positives.
@@ -9,8 +10,10 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <type_traits>
 
 #include "nn_kernels.h"
+#include "sgemm.h"
 
 namespace mcompress::exec {
 namespace {
@@ -100,12 +103,17 @@ Tiling plan_tiles(int64_t m, int64_t n, int64_t k) {
 
 // `batches` independent products C_i = alpha * op(A_i) op(B_i) (+ C_i), with A_i, B_i, C_i at the
 // given element offsets; each is split into tiles, and (batch, tile) pairs run on the pool.
+// `col_bias` (n values, or none) is added to every row of every C_i last.
 template <typename T>
 void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Operand<T> a,
                   const std::vector<int64_t>& a_offsets, Operand<T> b, const std::vector<int64_t>& b_offsets, T* c,
-                  int64_t c_stride, int64_t ldc, bool accumulate) {
+                  int64_t c_stride, int64_t ldc, bool accumulate, const T* col_bias = nullptr) {
   auto batches = static_cast<int64_t>(a_offsets.size());
   if (batches == 0 || m == 0 || n == 0) return;
+  // One product with plain operands runs on sgemm. Batches of distinct products (attention's
+  // activation x activation) keep Eigen's summation order for now: the dynamically quantized ViT's
+  // one-sample agreement with ORT (executor_oracle_test) moves with the last bits of those.
+  bool native = sgemm_is_native() && batches == 1 && !a.trans && !b.trans && alpha == T(1);
   Tiling t = plan_tiles(m, n, k);
   int64_t tasks = batches * t.count();
   double task_work = static_cast<double>(t.tile_m) * t.tile_n * std::max<int64_t>(k, 1);
@@ -122,7 +130,18 @@ void batched_gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, T alpha, Op
       at.data += a_offsets[batch] + (a.trans ? r0 : r0 * a.ld);
       Operand<T> bt = b;
       bt.data += b_offsets[batch] + (b.trans ? c0 * b.ld : c0);
-      gemm_block<T>(rows, cols, k, alpha, at, bt, c + batch * c_stride + r0 * ldc + c0, ldc, accumulate);
+      T* ct = c + batch * c_stride + r0 * ldc + c0;
+      const T* bias = col_bias ? col_bias + c0 : nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        if (native) {
+          sgemm(rows, cols, k, at.data, at.ld, bt.data, bt.ld, ct, ldc, {nullptr, bias, accumulate, false});
+          continue;
+        }
+      }
+      gemm_block<T>(rows, cols, k, alpha, at, bt, ct, ldc, accumulate);
+      if (bias)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j) ct[r * ldc + j] += bias[j];
     }
   });
 }
@@ -182,8 +201,13 @@ void matmul_typed(OpContext& ctx) {
       b_offsets[i] = o[1] * k * n;
     });
   }
+  // A fused bias (see OpContext::fused_bias) is checked by the executor: float, n values.
+  const T* col_bias = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    if (const Tensor* bias = ctx.fused_bias(); bias && bias->numel() == n) col_bias = bias->data<float>();
+  if (ctx.fused_bias() && !col_bias) ctx.fail("fused bias does not match the product's columns");
   batched_gemm<T>(ctx.pool(), m, n, k, T(1), {a.data<T>(), k, false}, a_offsets, {b.data<T>(), n, false}, b_offsets,
-                  out.data<T>(), m * n, n, false);
+                  out.data<T>(), m * n, n, false, col_bias);
   ctx.out(0) = std::move(out);
 }
 

@@ -74,12 +74,23 @@ struct RowStats {
   double mean, inv_std;
 };
 
+// Sum of f(x[i]) in double: 8 interleaved partial sums (one vector of doubles once vectorised),
+// combined in a fixed order.
+template <typename F>
+double lane_sum(const float* x, int64_t n, F f) {
+  constexpr int64_t kLanes = 8;
+  double part[kLanes] = {};
+  int64_t body = n / kLanes * kLanes;
+  for (int64_t i = 0; i < body; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) part[l] += f(static_cast<double>(x[i + l]));
+  for (int64_t i = body; i < n; ++i) part[i - body] += f(static_cast<double>(x[i]));
+  return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
 RowStats row_stats(const float* x, int64_t n, double epsilon) {
   if (n == 0) return {0.0, 1.0 / std::sqrt(epsilon)};
-  // Eigen's vectorized reductions: several partial sums in double, combined in a fixed order.
-  auto row = Eigen::Map<const Eigen::ArrayXf>(x, n).cast<double>();
-  double mean = row.sum() / static_cast<double>(n);
-  double var = (row - mean).square().sum() / static_cast<double>(n);
+  double mean = lane_sum(x, n, [](double v) { return v; }) / static_cast<double>(n);
+  double var = lane_sum(x, n, [mean](double v) { return (v - mean) * (v - mean); }) / static_cast<double>(n);
   return {mean, 1.0 / std::sqrt(var + epsilon)};
 }
 

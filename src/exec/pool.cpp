@@ -97,6 +97,31 @@ void for_each_tap_row(const PoolGeometry& g, F&& row) {
   }
 }
 
+// 2x2 windows at stride 2 without padding over 2-D planes (the common downsampling pool).
+bool is_plain_2x2(const PoolGeometry& g) {
+  bool two = g.kernel.h == 2 && g.kernel.w == 2 && g.stride.h == 2 && g.stride.w == 2;
+  bool plain = g.dilation.h == 1 && g.dilation.w == 1 && g.pad.h == 0 && g.pad.w == 0;
+  return two && plain && g.kernel.d == 1 && g.in.d == 1 && g.out.h * 2 <= g.in.h && g.out.w * 2 <= g.in.w;
+}
+
+// max_pool_typed's general loop for 2x2/2 windows, in straight-line form the compiler vectorises:
+// the same comparisons in the same order (rows first, then columns from the lowest value, each
+// the std::max of the general loop), so the same result, NaNs included.
+template <typename T>
+void max_pool_2x2_plane(const T* x, const PoolGeometry& g, T* y) {
+  auto larger = [](T a, T b) { return a < b ? b : a; };  // std::max
+  for (int64_t oh = 0; oh < g.out.h; ++oh) {
+    const T* r0 = x + 2 * oh * g.in.w;
+    const T* r1 = r0 + g.in.w;
+    T* yr = y + oh * g.out.w;
+    for (int64_t ow = 0; ow < g.out.w; ++ow) {
+      T left = larger(r0[2 * ow], r1[2 * ow]);
+      T right = larger(r0[2 * ow + 1], r1[2 * ow + 1]);
+      yr[ow] = larger(larger(std::numeric_limits<T>::lowest(), left), right);
+    }
+  }
+}
+
 template <typename T>
 void max_pool_typed(OpContext& ctx, const Tensor& x) {
   PoolSetup s = setup_pool(ctx, x);
@@ -110,6 +135,14 @@ void max_pool_typed(OpContext& ctx, const Tensor& x) {
   for (int64_t k : s.win.kernel) work *= static_cast<double>(k);
   int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kPoolPlaneWork / std::max(work, 1.0)));
 
+  if (!ctx.has_output(1) && is_plain_2x2(g)) {
+    ctx.pool().parallel_for(s.planes, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane)
+        max_pool_2x2_plane(px + plane * in_plane, g, py + plane * out_plane);
+    });
+    ctx.out(0) = std::move(out);
+    return;
+  }
   if (!ctx.has_output(1)) {
     // Per output row: the maximum over the window's input rows first (contiguous, vectorised
     // by Eigen), then the strided pass over kernel columns once instead of once per row.

@@ -24,6 +24,21 @@ TEST(Elementwise, AddBroadcastsLikeNumpy) {
   EXPECT_THROW(run_op(make_node("Add", 2, 1), {&a, &bad}), Error);
 }
 
+TEST(Elementwise, RowBroadcastOnEitherSideKeepsOperandOrder) {
+  // A block repeated along the rows of the other operand (a bias vector, a position table with
+  // leading 1s) runs row by row; Sub shows the operands stay in order on both sides.
+  Tensor a = floats({2, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  Tensor row = floats({1, 2, 3}, {10, 20, 30, 40, 50, 60});
+  auto left = run_op(make_node("Sub", 2, 1), {&a, &row});
+  EXPECT_EQ(values_f32(left[0]), (std::vector<float>{-9, -18, -27, -36, -45, -54, -3, -12, -21, -30, -39, -48}));
+  auto right = run_op(make_node("Sub", 2, 1), {&row, &a});
+  EXPECT_EQ(values_f32(right[0]), (std::vector<float>{9, 18, 27, 36, 45, 54, 3, 12, 21, 30, 39, 48}));
+  Tensor scalar = floats({1, 1}, {1});
+  auto one_minus = run_op(make_node("Sub", 2, 1), {&scalar, &a});
+  EXPECT_EQ(one_minus[0].shape(), (Shape{2, 2, 3}));
+  EXPECT_EQ(values_f32(one_minus[0])[11], -11.f);
+}
+
 TEST(Elementwise, IntegerDivTruncatesAndModFollowsDivisor) {
   Tensor a = int64s({4}, {7, -7, 7, -7});
   Tensor b = int64s({4}, {2, 2, -2, -2});

@@ -77,17 +77,30 @@ TEST(Executor, ObserversSeeEveryComputedValueInOrder) {
   EXPECT_EQ(rec.elements, 2 * (2 * 32 * 784 + 2 * 64 * 784 + 2 * 64 * 196 + 2 * 128 + 10));
 }
 
-TEST(Executor, ConvReluFusionChangesNothing) {
-  // Without observers the CNN's Conv→Relu pairs run fused; an observer needs every value, so
-  // with one they run apart. Relu is exact: both give the same bytes.
+// Runs a bundled model without an observer (fused epilogues) and with one (every node apart);
+// expects the same bytes and returns the op types the observer saw.
+std::vector<std::string> expect_fusion_changes_nothing(const char* name) {
   Tensor x = fashion_batch(8);
-  ir::Model model = bundled("fashion_cnn.onnx");
+  ir::Model model = bundled(name);
   exec::Executor ex(model, {2});
   Tensor fused = ex.run({{"input", &x}}).at("logits");
   Recorder rec;
   Tensor apart = ex.run({{"input", &x}}, &rec).at("logits");
-  EXPECT_TRUE(fused == apart);
-  EXPECT_EQ(std::count(rec.ops.begin(), rec.ops.end(), "Relu"), 3);
+  EXPECT_TRUE(fused == apart) << name;
+  return rec.ops;
+}
+
+TEST(Executor, ConvReluFusionChangesNothing) {
+  // The CNN's Conv→Relu pairs run fused. Relu is exact: both give the same bytes.
+  std::vector<std::string> ops = expect_fusion_changes_nothing("fashion_cnn.onnx");
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu"), 3);
+}
+
+TEST(Executor, MatMulBiasFusionChangesNothing) {
+  // The ViT's MatMul→Add(bias) pairs run fused: sgemm adds the bias as it stores, the same float
+  // addition the Add makes.
+  std::vector<std::string> ops = expect_fusion_changes_nothing("fashion_vit.onnx");
+  EXPECT_GT(std::count(ops.begin(), ops.end(), "MatMul"), 8);
 }
 
 TEST(Executor, RefusesUnknownOpsNamingThem) {

@@ -9,6 +9,7 @@
 #include <random>
 #include <cstring>
 
+#include "exec/sgemm.h"  // private to the exec module
 #include "mcompress/support/error.h"
 #include "support/op_runner.h"
 
@@ -314,27 +315,48 @@ TEST(NnConv, MatchesReferenceOnRandomShapes) {
   }
 }
 
-TEST(NnConv, LargeShapesSplitIntoBlocksMatchReference) {
-  // Batch 1 with many pixels splits each image into pixel blocks; 1x1 convs skip im2col.
-  std::mt19937 rng(7);
-  struct Case {
-    Shape x, w;
-    WindowParams p;
-    int64_t group;
-  };
-  std::vector<Case> cases = {
-      {{1, 8, 70, 90}, {16, 8, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
-      {{1, 16, 40, 40}, {24, 16, 1, 1}, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1},
-      {{2, 12, 33, 31}, {12, 4, 3, 3}, {{3, 3}, {2, 2}, {1, 2}, {1, 0, 2, 1}}, 3},
-      {{1, 64, 20, 20}, {64, 64, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
-  };
-  for (const Case& c : cases) {
+struct ConvShapeCase {
+  Shape x, w;
+  WindowParams p;
+  int64_t group;
+};
+
+// Conv with bias on random values of each shape against conv_ref.
+void expect_conv_cases_match_reference(const std::vector<ConvShapeCase>& cases, std::mt19937& rng) {
+  for (const ConvShapeCase& c : cases) {
     Tensor x = random_floats(c.x, rng), w = random_floats(c.w, rng), b = random_floats({c.w[0]}, rng);
     auto attrs = window_attrs(c.p, true);
     attrs.push_back(attr_int("group", c.group));
     auto y = run_deterministic(node_with("Conv", 3, 1, attrs), {&x, &w, &b});
     expect_near_ref(y[0], conv_ref(x, w, &b, c.group, c.p), shape_string(c.x) + " * " + shape_string(c.w));
   }
+}
+
+TEST(NnConv, LargeShapesSplitIntoBlocksMatchReference) {
+  // Batch 1 with many pixels splits each image into pixel blocks; 1x1 convs skip im2col.
+  std::mt19937 rng(7);
+  expect_conv_cases_match_reference(
+      {
+          {{1, 8, 70, 90}, {16, 8, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+          {{1, 16, 40, 40}, {24, 16, 1, 1}, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1},
+          {{2, 12, 33, 31}, {12, 4, 3, 3}, {{3, 3}, {2, 2}, {1, 2}, {1, 0, 2, 1}}, 3},
+          {{1, 64, 20, 20}, {64, 64, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+      },
+      rng);
+}
+
+TEST(NnConv, StrideOneShiftedWindowsMatchReference) {
+  // Stride 1 with 8+ images x groups reads shifted windows of a padded input (no im2col):
+  // asymmetric and oversized pads, dilation, groups, 1-D, a kernel as wide as the padded input.
+  std::mt19937 rng(9);
+  expect_conv_cases_match_reference(
+      {
+          {{8, 3, 9, 11}, {5, 3, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1},
+          {{4, 4, 7, 6}, {6, 2, 3, 2}, {{3, 2}, {1, 1}, {2, 1}, {2, 0, 1, 3}}, 2},
+          {{9, 2, 5}, {17, 2, 4}, {{4}, {1}, {2}, {3, 2}}, 1},
+          {{8, 1, 4, 4}, {9, 1, 3, 6}, {{3, 6}, {1, 1}, {1, 1}, {0, 1, 1, 1}}, 1},
+      },
+      rng);
 }
 
 TEST(NnConv, AutoPadMatchesExplicitPads) {
@@ -447,6 +469,60 @@ TEST(NnMatMul, MatchesReferenceWithBroadcastAndVectors) {
   EXPECT_THROW(run_op(make_node("MatMul", 2, 1), {&a3, &b3}), Error);
 }
 
+// The GEMM under Conv and MatMul against its scalar twin: row counts around the 8-row tile and the
+// 96-row block, column counts around the 16-wide vector and the 48-wide tile, k from 0, padded
+// leading dimensions, every epilogue. Both sum the same FMAs in the same order: identical bits.
+TEST(NnSgemm, MatchesScalarTwinOnAwkwardShapes) {
+  std::mt19937 rng(21);
+  std::vector<int64_t> rows = {1, 3, 7, 8, 9, 17, 64, 97, 200};
+  std::vector<int64_t> cols = {1, 5, 15, 16, 17, 33, 47, 48, 49, 95, 130};
+  std::vector<int64_t> depths = {0, 1, 2, 9, 31, 288};
+  int trial = 0;
+  for (int64_t m : rows) {
+    for (int64_t n : cols) {
+      int64_t k = depths[trial % depths.size()];
+      int64_t lda = k + trial % 3, ldb = n + trial % 5, ldc = n + trial % 2;
+      Tensor a = random_floats({m, std::max<int64_t>(lda, 1)}, rng);
+      Tensor b = random_floats({std::max<int64_t>(k, 1), ldb}, rng);
+      Tensor row_bias = random_floats({m}, rng), col_bias = random_floats({n}, rng);
+      Tensor c = random_floats({m, ldc}, rng);
+      exec::SgemmEpilogue ep;
+      ep.row_bias = trial % 2 ? row_bias.data<float>() : nullptr;
+      ep.col_bias = trial % 3 == 0 ? col_bias.data<float>() : nullptr;
+      ep.accumulate = trial % 4 == 1;
+      ep.relu = trial % 5 < 2;
+      Tensor fast = c, ref = c;
+      exec::sgemm(m, n, k, a.data<float>(), lda, b.data<float>(), ldb, fast.data<float>(), ldc, ep);
+      exec::sgemm_ref(m, n, k, a.data<float>(), lda, b.data<float>(), ldb, ref.data<float>(), ldc, ep);
+      std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+      if (exec::sgemm_is_native()) EXPECT_TRUE(fast == ref) << what;
+      else expect_near_ref(fast, ref, what, k);
+      ++trial;
+    }
+  }
+}
+
+TEST(NnSgemm, RowPointersMatchTheDenseProduct) {
+  // sgemm_rows with B's rows scattered (reversed, overlapping) equals sgemm_ref on B gathered.
+  std::mt19937 rng(22);
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{{5, 37, 12}, {16, 100, 27}, {9, 48, 1}}) {
+    Tensor a = random_floats({m, k}, rng), pool = random_floats({k + n}, rng), bias = random_floats({m}, rng);
+    std::vector<const float*> rows(static_cast<size_t>(k));
+    Tensor dense(DType::f32, {k, n});
+    for (int64_t t = 0; t < k; ++t) {
+      rows[t] = pool.data<float>() + (k - 1 - t);
+      std::copy_n(rows[t], n, dense.data<float>() + t * n);
+    }
+    exec::SgemmEpilogue ep{bias.data<float>(), nullptr, false, true};
+    Tensor fast(DType::f32, {m, n}), ref(DType::f32, {m, n});
+    exec::sgemm_rows(m, n, k, a.data<float>(), k, rows.data(), fast.data<float>(), n, ep);
+    exec::sgemm_ref(m, n, k, a.data<float>(), k, dense.data<float>(), n, ref.data<float>(), n, ep);
+    std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+    if (exec::sgemm_is_native()) EXPECT_TRUE(fast == ref) << what;
+    else expect_near_ref(fast, ref, what, k);
+  }
+}
+
 TEST(NnMatMul, IntegerOperands) {
   Tensor a = int64s({2, 2}, {1, 2, 3, 4});
   Tensor b = int64s({2, 2}, {5, 6, 7, 8});
@@ -542,6 +618,22 @@ TEST(NnPool, MaxAndAverageMatchReferenceOnRandomShapes) {
     attrs.push_back(attr_int("count_include_pad", 1));
     auto avg_incl = run_deterministic(node_with("AveragePool", 1, 1, attrs), {&x}, 19);
     expect_near_ref(avg_incl[0], pool_ref(x, p, PoolRef::average_including_pad), "avg incl " + what);
+  }
+}
+
+TEST(NnPool, Plain2x2MaxPoolMatchesReference) {
+  // 2x2 windows at stride 2 without pads take a straight-line path: odd extents (the last row
+  // and column dropped), ceil_mode on even extents, and the same values whether or not Indices
+  // (which takes the general path) is asked for.
+  std::mt19937 rng(32);
+  for (Shape xs : {Shape{2, 3, 7, 9}, Shape{1, 5, 8, 6}, Shape{3, 1, 2, 2}, Shape{1, 2, 5, 33}}) {
+    WindowParams p{{2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}};
+    p.ceil_mode = xs[2] % 2 == 0 && xs[3] % 2 == 0;
+    Tensor x = random_floats(xs, rng);
+    auto y = run_deterministic(node_with("MaxPool", 1, 1, window_attrs(p, true)), {&x});
+    expect_near_ref(y[0], pool_ref(x, p, PoolRef::max), "max " + shape_string(xs));
+    auto with_indices = run_op(node_with("MaxPool", 1, 2, window_attrs(p, true)), {&x});
+    EXPECT_TRUE(y[0] == with_indices[0]) << shape_string(xs);
   }
 }
 

@@ -46,6 +46,8 @@ class OpContext {
   // Input i as a tensor of the kernel's own: moved out of the executor when this node is its last
   // reader, copied otherwise. For outputs that are the input's elements, updated in place.
   Tensor take_input(size_t i);
+  // Whether take_input(i) moves (rather than copies).
+  bool can_take_input(size_t i) const { return i < dying_.size() && dying_[i]; }
   bool has_output(size_t i) const { return i < outputs_.size() && !node_.outputs[i].empty(); }
   Tensor& out(size_t i) { return outputs_[i]; }
 
@@ -61,6 +63,10 @@ class OpContext {
   // Set by the executor on a Conv whose output only a Relu reads: the kernel applies max(0, y).
   bool fused_relu() const { return fused_relu_; }
   void set_fused_relu(bool on) { fused_relu_ = on; }
+  // Set by the executor on a MatMul whose output only an Add of this constant vector (one value
+  // per column) reads: the kernel adds it.
+  const Tensor* fused_bias() const { return fused_bias_; }
+  void set_fused_bias(const Tensor* bias) { fused_bias_ = bias; }
 
   // Bad-input error that names the node: "node 'conv1' (Conv): ...".
   [[noreturn]] void fail(const std::string& message) const;
@@ -75,6 +81,7 @@ class OpContext {
   const SubgraphRunner& subgraphs_;
   std::vector<Tensor*> dying_;
   bool fused_relu_ = false;
+  const Tensor* fused_bias_ = nullptr;
 };
 
 using ForwardFn = void (*)(OpContext&);
