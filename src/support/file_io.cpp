@@ -18,7 +18,10 @@ namespace fs = std::filesystem;
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   fs::path dir = target_.parent_path();
   if (dir.empty()) dir = ".";
-  std::string pattern = (dir / ("." + target_.filename().string() + ".tmp.XXXXXX")).string();
+  std::string name = target_.filename().string();
+  name.insert(0, 1, '.');
+  name.append(".tmp.XXXXXX");
+  std::string pattern = (dir / name).string();
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   fd_ = ::mkstemp(buf.data());
@@ -67,6 +70,10 @@ void check_output_path(const fs::path& output, const fs::path& input, bool force
   if (fs::exists(input, ec) && fs::exists(output, ec) && fs::equivalent(input, output, ec))
     throw_usage("{}: refusing to write over the input model", output.string());
   if (fs::is_directory(output, ec)) throw_usage("{}: output is a directory", output.string());
+  // Checked before any work, so a long run does not end on a typo in -o.
+  fs::path folder = output.parent_path();
+  if (!folder.empty() && !fs::is_directory(folder, ec))
+    throw_usage("{}: output folder does not exist", output.string());
   if (!force && fs::exists(output, ec))
     throw_usage("{}: output exists (pass --force to replace it)", output.string());
 }

@@ -98,6 +98,16 @@ TEST(Cli, RefusesToOverwriteWithoutForceAndNeverTheInput) {
   EXPECT_EQ(file_sha256(dir / "taken.onnx"), before);
 }
 
+TEST(Cli, MissingOutputFolderIsRefusedBeforeAnyWork) {
+  fs::path dir = temp_dir("no_folder");
+  for (const char* command : {"convert", "quantize", "prune"}) {
+    auto r = run_mcompress({command, cnn().string(), "-o", (dir / "nope" / "m.onnx").string()});
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("nope"), std::string::npos) << r.err;
+  }
+}
+
 TEST(Cli, ExternalDataBesideTheOutput) {
   fs::path dir = temp_dir("external");
   auto r = run_mcompress({"convert", cnn().string(), "-o", (dir / "e.onnx").string(), "--external-data", "--json"});
