@@ -6,6 +6,7 @@
 
 #include "graph_edit.h"
 #include "mcompress/onnx/model_io.h"
+#include "mcompress/onnx/opset.h"
 #include "mcompress/support/error.h"
 
 namespace mcompress::passes {
@@ -169,7 +170,7 @@ void softmax_coerced(ir::Node& node, Rewriter& rw, int64_t rank) {
 
 struct UpgradeRow {
   std::string_view op_type;
-  int64_t changed_at;  // the rewrite applies to models below this opset
+  int64_t changed_at;  // applies when raising a model from below this opset to it or above
   void (*rewrite)(ir::Node&, Rewriter&, int64_t input_rank);
 };
 
@@ -218,7 +219,7 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
   std::vector<ir::Node> nodes;
   for (auto& node : upgraded.graph.nodes) {
     const UpgradeRow* row = node.is_default_domain() ? find_upgrade(node.op_type) : nullptr;
-    if (!row || from >= row->changed_at) {
+    if (!row || from >= row->changed_at || target < row->changed_at) {
       nodes.push_back(std::move(node));
       continue;
     }
@@ -239,6 +240,17 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
   upgraded.ir_version = std::max<int64_t>(upgraded.ir_version, 7);
   model = std::move(upgraded);
   return rewritten;
+}
+
+int64_t raise_opset(ir::Model& model, int64_t target) {
+  const int64_t before = model.opset("");
+  try {
+    upgrade_opset(model, target);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::unsupported) throw;
+    onnxio::upgrade_opset(model, target);  // ops the rewrite does not know: ONNX's converter
+  }
+  return before;
 }
 
 }  // namespace mcompress::passes

@@ -19,7 +19,6 @@
 
 #include "graph_edit.h"
 #include "mcompress/exec/executor.h"
-#include "mcompress/onnx/opset.h"
 #include "mcompress/passes/cleanup.h"
 #include "mcompress/passes/opset_upgrade.h"
 #include "mcompress/passes/quantize.h"
@@ -438,13 +437,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   if (samples <= 0) throw_bad_input("{}: no samples to calibrate on", calibration.source);
 
   PassResult result = cleanup(model);
-  int64_t opset_before = model.opset("");
-  try {
-    upgrade_opset(model, kQdqOpset);
-  } catch (const Error& e) {
-    if (e.code() != ExitCode::unsupported) throw;
-    onnxio::upgrade_opset(model, kQdqOpset);  // ops our rewrite does not know: ONNX's converter
-  }
+  int64_t opset_before = raise_opset(model, kQdqOpset);
   if (model.opset("") != opset_before)
     result.warnings.push_back(fmt::format("opset raised from {} to {} (QuantizeLinear / DequantizeLinear per axis)",
                                           opset_before, kQdqOpset));

@@ -19,7 +19,7 @@
 #include <map>
 #include <set>
 
-#include "mcompress/onnx/opset.h"
+#include "mcompress/passes/opset_upgrade.h"
 #include "mcompress/passes/cleanup.h"
 #include "mcompress/support/error.h"
 #include "quantize_rewriter.h"
@@ -265,8 +265,7 @@ PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, co
 
   PassResult cleaned = cleanup(model);
   if (options.bits == 8 && mode == QuantMode::dynamic && model.opset("") < kOpsetDynamic) {
-    std::string from = std::to_string(model.opset(""));
-    onnxio::upgrade_opset(model, kOpsetDynamic);
+    int64_t from = raise_opset(model, kOpsetDynamic);
     cleaned.warnings.push_back(fmt::format("raised the model from opset {} to {} for DynamicQuantizeLinear", from, kOpsetDynamic));
   }
   std::string already = quantized_ops_summary(model.graph);

@@ -25,4 +25,8 @@ namespace mcompress::passes {
 // Returns the number of nodes rewritten; 0 and nothing changed when the opset is >= target.
 int64_t upgrade_opset(ir::Model& model, int64_t target);
 
+// What the quantizing passes call: the rewrite above, and ONNX's version converter
+// (onnxio::upgrade_opset) for the models it refuses. Returns the opset the model had.
+int64_t raise_opset(ir::Model& model, int64_t target);
+
 }  // namespace mcompress::passes
