@@ -97,9 +97,12 @@ void run_eval(const EvalOptions& options) {
   r.extra["samples"] = ds.samples;
   r.seconds = clock.seconds();
   if (!options.report.json) {
-    for (const auto& o : r.extra["outputs"])
+    for (const auto& o : r.extra["outputs"]) {
+      const auto& sqnr = o["sqnr_db"];
+      std::string sqnr_text = sqnr.is_number() ? fmt::format("{:.2f}", sqnr.get<double>()) : sqnr.get<std::string>();
       std::cout << fmt::format("output {}: cosine {:.6f}, SQNR {} dB, max abs error {:.3g}\n", o["name"].get<std::string>(),
-                               o["cosine"].get<double>(), o["sqnr_db"].dump(), o["max_abs"].get<double>());
+                               o["cosine"].get<double>(), sqnr_text, o["max_abs"].get<double>());
+    }
     std::cout << fmt::format("top-1 agreement {:.2f}% over {} samples\n", 100 * r.extra["top1_agreement"].get<double>(),
                              ds.samples);
     if (!labels.empty())

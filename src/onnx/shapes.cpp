@@ -2,6 +2,7 @@
 // weightless skeleton of the model so that large models are not copied for it.
 #include <onnx/shape_inference/implementation.h>
 
+#include <optional>
 #include <set>
 
 #include "mcompress/onnx/model_io.h"
@@ -87,6 +88,109 @@ void replace_folded(onnx::GraphProto& g, std::map<std::string, FoldedValue>& fol
   }
 }
 
+bool is_onnx_domain(const std::string& domain) {
+  return domain.empty() || domain == "ai.onnx" || domain == "ai.onnx.ml";
+}
+
+// ONNX 1.12's data propagation dereferences the type of every input it reads, and an op it has
+// no schema for (com.microsoft MatMulNBits, QGemm ...) leaves its outputs untyped: it crashes on
+// the Add after an int4 MatMul. Such outputs get a type — their first input's, as for the contrib
+// ops that keep the data type, float otherwise — and, for the matrix products mcompress emits, a
+// shape, so that what follows them is inferred too. Passes without data propagation find the
+// inputs' types and shapes; each pass gets past at least one more contrib op.
+struct ContribOutput {
+  int32_t elem = 0;
+  std::optional<onnx::TensorShapeProto> shape;
+};
+
+std::optional<onnx::TensorShapeProto> contrib_shape(const onnx::NodeProto& n,
+                                                    const std::map<std::string, const onnx::TypeProto*>& known) {
+  auto shape_of = [&](int i) -> const onnx::TensorShapeProto* {
+    if (i >= n.input_size()) return nullptr;
+    auto it = known.find(n.input(i));
+    if (it == known.end() || !it->second->tensor_type().has_shape()) return nullptr;
+    return &it->second->tensor_type().shape();
+  };
+  auto attr = [&](const char* name) -> std::optional<int64_t> {
+    for (const auto& a : n.attribute())
+      if (a.name() == name) return a.i();
+    return std::nullopt;
+  };
+  const auto* a = shape_of(0);
+  if (!a || a->dim_size() == 0) return std::nullopt;
+  onnx::TensorShapeProto out = *a;
+  if (n.op_type() == "MatMulNBits") {
+    auto cols = attr("N");
+    if (!cols) return std::nullopt;
+    out.mutable_dim(out.dim_size() - 1)->Clear();
+    out.mutable_dim(out.dim_size() - 1)->set_dim_value(*cols);
+    return out;
+  }
+  if (n.op_type() == "MatMulIntegerToFloat") {
+    const auto* b = shape_of(1);
+    if (!b || b->dim_size() != 2) return std::nullopt;
+    *out.mutable_dim(out.dim_size() - 1) = b->dim(1);
+    return out;
+  }
+  return std::nullopt;
+}
+
+void type_contrib_outputs(onnx::ModelProto& proto) {
+  bool any = false;
+  for (const auto& n : proto.graph().node()) any |= !is_onnx_domain(n.domain());
+  if (!any) return;
+  std::map<std::string, ContribOutput> added;
+  for (int pass = 0; pass < 64; ++pass) {
+    onnx::ModelProto typed = proto;
+    try {
+      onnx::ShapeInferenceOptions plain(/*check_type=*/false, /*error_mode=*/0, /*data_propagation=*/false);
+      onnx::shape_inference::InferShapes(typed, onnx::OpSchemaRegistry::Instance(), plain);
+    } catch (const std::exception&) {
+      // What was inferred before the error still helps; the main pass reports the error.
+    }
+    std::map<std::string, const onnx::TypeProto*> known;
+    std::map<std::string, onnx::TypeProto> initializer_types;
+    const auto& tg = typed.graph();
+    for (const auto& t : tg.initializer()) {
+      auto& type = initializer_types[t.name()];
+      type.mutable_tensor_type()->set_elem_type(t.data_type());
+      for (int64_t d : t.dims()) type.mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+      known[t.name()] = &type;
+    }
+    for (const auto* list : {&tg.input(), &tg.value_info(), &tg.output()})
+      for (const auto& v : *list)
+        if (v.type().has_tensor_type() && v.type().tensor_type().elem_type() != 0) known[v.name()] = &v.type();
+    bool grew = false;
+    for (const auto& n : tg.node()) {
+      if (is_onnx_domain(n.domain())) continue;
+      auto first = n.input_size() ? known.find(n.input(0)) : known.end();
+      for (const auto& o : n.output()) {
+        if (o.empty()) continue;
+        ContribOutput want;
+        want.elem = first != known.end() ? first->second->tensor_type().elem_type() : static_cast<int32_t>(DType::f32);
+        if (n.output(0) == o) want.shape = contrib_shape(n, known);
+        auto it = added.find(o);
+        if (it != added.end() && (it->second.shape || !want.shape)) continue;
+        added[o] = want;
+        grew = true;
+      }
+    }
+    if (!grew) break;
+    auto* g = proto.mutable_graph();
+    std::set<std::string> names;
+    for (const auto& [name, _] : added) names.insert(name);
+    auto* infos = g->mutable_value_info();
+    for (int i = infos->size(); i-- > 0;)
+      if (names.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
+    for (const auto& [name, out] : added) {
+      auto* v = g->add_value_info();
+      v->set_name(name);
+      v->mutable_type()->mutable_tensor_type()->set_elem_type(out.elem);
+      if (out.shape) *v->mutable_type()->mutable_tensor_type()->mutable_shape() = *out.shape;
+    }
+  }
+}
+
 }  // namespace
 
 std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const ShapeOptions& options,
@@ -108,6 +212,7 @@ std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const Sha
     auto* g = proto.mutable_graph();
     fix_inputs(*g, options);
     replace_folded(*g, folded);
+    type_contrib_outputs(proto);
     try {
       onnx::ShapeInferenceOptions inference(/*check_type=*/false, /*error_mode=*/0, /*data_propagation=*/true);
       onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), inference);

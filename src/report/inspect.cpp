@@ -79,6 +79,7 @@ std::optional<std::vector<int64_t>> conv_output(const ir::Node& n, const std::ve
 }
 
 bool has_macs(const ir::Node& n) {
+  if (n.domain == "com.microsoft") return n.op_type == "MatMulNBits";
   return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
 }
 
@@ -104,6 +105,10 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeMap& shapes) {
     int64_t k = n.attr_int("transA", 0) ? (*a)[0] : (*a)[1];
     int64_t cols = n.attr_int("transB", 0) ? (*b)[0] : (*b)[1];
     return m * k * cols;
+  }
+  if (n.op_type == "MatMulNBits") {  // y = a · dequantized B: K products per output element
+    if (!y) return std::nullopt;
+    return product(*y) * n.attr_int("K", 0);
   }
   if (n.op_type == "MatMul") {
     if (!a || !b || a->empty() || b->empty()) return std::nullopt;

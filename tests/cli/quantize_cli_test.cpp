@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "support/paths.h"
 #include "support/process.h"
@@ -91,6 +92,23 @@ TEST(QuantizeCli, DefaultOutputNameAndNoOverwrite) {
   EXPECT_NE(again.exit_code, 0);
   EXPECT_EQ(run_mcompress({"quantize", (dir / "m.onnx").string(), "-q", "--force"}).exit_code, 0);
   EXPECT_NE(run_mcompress({"quantize", (dir / "m.onnx").string(), "-o", (dir / "m.onnx").string(), "--force"}).exit_code, 0);
+}
+
+// An int4 ViT is full of com.microsoft MatMulNBits, which ONNX's shape inference has no schema
+// for: inspect and eval must still see through them (ONNX 1.12 crashed on the untyped outputs)
+// and count their multiply-adds like the MatMuls they replace.
+TEST(QuantizeCli, Int4ModelIsInspectedThroughItsContribOps) {
+  fs::path dir = temp_dir("qcli_int4_inspect");
+  fs::path vit = source_dir() / "models" / "fashion_vit.onnx";
+  auto q = run_mcompress({"quantize", vit.string(), "--bits", "4", "-o", (dir / "q.onnx").string()});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto base = run_mcompress({"inspect", vit.string(), "--json"});
+  auto cand = run_mcompress({"inspect", (dir / "q.onnx").string(), "--json"});
+  ASSERT_EQ(cand.exit_code, 0) << cand.err;
+  auto macs = [](const std::string& json) { return nlohmann::json::parse(json)["macs"]; };
+  EXPECT_EQ(macs(base.out), 43263232);
+  EXPECT_EQ(macs(cand.out), macs(base.out));
+  EXPECT_EQ(nlohmann::json::parse(cand.out)["op_types"]["com.microsoft.MatMulNBits"], 25) << cand.out;
 }
 
 }  // namespace
