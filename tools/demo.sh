@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled models: set up, build, then inspect and convert them and check the
-# converted models in ONNX Runtime against the originals.
+# The main job on the bundled models: set up, build, inspect and convert them, then quantize and
+# prune them; every model written is run in ONNX Runtime, and mcompress eval shows size and
+# accuracy before/after on the real Fashion-MNIST test set.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/tools/setup.sh"
@@ -32,3 +33,36 @@ for model in "$ROOT"/models/*.onnx; do
   "$MC" eval "$model" "$OUT/$name.converted.onnx" --data "$FASHION/t10k-images-idx3-ubyte.gz" \
     --labels "$FASHION/t10k-labels-idx1-ubyte.gz" --preprocess "$PREPROCESS"
 done
+
+# Compression. Each result must load and run in ONNX Runtime; eval prints accuracy of both models,
+# top-1 agreement, output SQNR and bytes before/after.
+CNN=$ROOT/models/fashion_cnn.onnx
+VIT=$ROOT/models/fashion_vit.onnx
+TEST_SET=(--data "$FASHION/t10k-images-idx3-ubyte.gz" --labels "$FASHION/t10k-labels-idx1-ubyte.gz" --preprocess "$PREPROCESS")
+compare() {  # BASE CANDIDATE
+  node "$ROOT/tools/oracle/ort_run.js" "$2" "$OUT/$(basename "$1" .onnx).inputs.npz" "$OUT/check.npz" >/dev/null
+  echo "-- $(basename "$2"): runs in ONNX Runtime"
+  "$MC" eval "$1" "$2" "${TEST_SET[@]}"
+}
+
+echo "== quantize"
+"$MC" quantize "$CNN" -o "$OUT/fashion_cnn.int8.onnx" --force
+compare "$CNN" "$OUT/fashion_cnn.int8.onnx"
+"$MC" quantize "$CNN" -o "$OUT/fashion_cnn.static.onnx" --force --calib "$FASHION/train-images-idx3-ubyte.gz" \
+  --calib-samples 512 --preprocess "$PREPROCESS"
+compare "$CNN" "$OUT/fashion_cnn.static.onnx"
+"$MC" quantize "$VIT" --mode dynamic -o "$OUT/fashion_vit.dynamic.onnx" --force
+compare "$VIT" "$OUT/fashion_vit.dynamic.onnx"
+"$MC" quantize "$VIT" --bits 4 -o "$OUT/fashion_vit.int4.onnx" --force
+compare "$VIT" "$OUT/fashion_vit.int4.onnx"
+"$MC" quantize "$VIT" --bits 16 -o "$OUT/fashion_vit.fp16.onnx" --force
+node "$ROOT/tools/oracle/ort_run.js" "$OUT/fashion_vit.fp16.onnx" "$OUT/fashion_vit.inputs.npz" "$OUT/check.npz" >/dev/null
+echo "-- fashion_vit.fp16.onnx: runs in ONNX Runtime ($(stat -c %s "$VIT") -> $(stat -c %s "$OUT/fashion_vit.fp16.onnx") bytes)"
+
+echo "== prune"
+"$MC" prune "$CNN" -o "$OUT/fashion_cnn.magnitude80.onnx" --method magnitude --scope global --sparsity 0.8 --force
+compare "$CNN" "$OUT/fashion_cnn.magnitude80.onnx"
+"$MC" prune "$CNN" -o "$OUT/fashion_cnn.nm24.onnx" --method nm --nm 2:4 --force
+compare "$CNN" "$OUT/fashion_cnn.nm24.onnx"
+"$MC" prune "$CNN" -o "$OUT/fashion_cnn.channel50.onnx" --method channel --sparsity 0.5 --criterion l1 --force
+compare "$CNN" "$OUT/fashion_cnn.channel50.onnx"
