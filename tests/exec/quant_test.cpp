@@ -401,5 +401,103 @@ TEST(QuantOps, MatMulNBitsDequantizesBlocksAndAddsBias) {
   EXPECT_THROW(run_op(node, {&short_a, &b, &scales}, 1), Error);
 }
 
+// ---- com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul / QGemm --------------------
+
+TEST(QuantOps, MatMulIntegerToFloatPerColumnWithBias) {
+  Tensor a = u8s({2, 3}, {10, 12, 14, 0, 255, 128});
+  Tensor b = i8s({3, 2}, {1, -2, 3, 4, -5, 6});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor b_scale = floats({2}, {0.25f, 2.f});
+  Tensor a_zp = u8s({}, {10});
+  Tensor b_zp = i8s({2}, {1, -2});
+  Tensor bias = floats({2}, {1.f, -1.f});
+  ir::Node node = make_node("MatMulIntegerToFloat", 7, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &b, &a_scale, &b_scale, &a_zp, &b_zp, &bias}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::f32);
+  ASSERT_EQ(y.shape(), (Shape{2, 2}));
+  // A - 10 = [[0,2,4],[-10,245,118]]; B - [1,-2] = [[0,2],[2,6],[-6,8]]: acc [[-20,44],[-218,2414]],
+  // times 0.5 * [0.25, 2], plus [1, -1].
+  EXPECT_EQ(values_f32(y), (std::vector<float>{-1.5f, 43.f, -26.25f, 2413.f}));
+  // Per-tensor scale, no zero points, no bias: acc [[-24,112],[125,1788]] * 0.125.
+  Tensor b_scale1 = floats({1}, {0.25f});
+  Tensor y2 = run_op(make_node("MatMulIntegerToFloat", 4, 1, "com.microsoft"), {&a, &b, &a_scale, &b_scale1}, 1)[0];
+  EXPECT_EQ(values_f32(y2), (std::vector<float>{-3.f, 14.f, 15.625f, 223.5f}));
+  Tensor bad_bias = floats({3}, {0, 0, 0});
+  EXPECT_THROW(run_op(node, {&a, &b, &a_scale, &b_scale, &a_zp, &b_zp, &bad_bias}, 1), Error);
+  Tensor bad_scale = floats({3}, {1, 1, 1});
+  EXPECT_THROW(run_op(node, {&a, &b, &a_scale, &bad_scale, &a_zp, &b_zp}, 1), Error);
+}
+
+TEST(QuantOps, DynamicQuantizeMatMulQuantizesAToUint8) {
+  // A's range [-1, 1.55] gives scale 0.01 and zero point 100: A quantizes to [0, 255], minus the
+  // zero point [-100, 155]; with B = [2, 1]: acc -45, times 0.01 * 0.5.
+  Tensor a = floats({1, 2}, {-1.f, 1.55f});
+  Tensor b = i8s({2, 1}, {2, 1});
+  Tensor b_scale = floats({}, {0.5f});
+  Tensor bias = floats({1}, {1.f});
+  ir::Node node = make_node("DynamicQuantizeMatMul", 5, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &b, &b_scale, nullptr, &bias}, 1)[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 1}));
+  EXPECT_NEAR(values_f32(y)[0], -0.225f + 1.f, kFloatTol);
+}
+
+// A [2,2] int8 minus 1 = [[2,-2],[-1,4]]; B stored [N,K] (transB) minus [0,1,-1] per column gives
+// B^T rows [1,2], [-4,-1], [5,5]: acc [[-2,-6,0],[7,0,15]], plus C [10,0,-5] = [[8,-6,-5],[17,0,10]].
+// alpha * a_scale * b_scale = 2 * 0.5 * [1, 0.5, 0.25].
+struct QGemmCase {
+  Tensor a = i8s({2, 2}, {3, -1, 0, 5});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = i8s({}, {1});
+  Tensor b = i8s({3, 2}, {1, 2, -3, 0, 4, 4});
+  Tensor b_scale = floats({3}, {1.f, 0.5f, 0.25f});
+  Tensor b_zp = i8s({3}, {0, 1, -1});
+  Tensor c = i32s({3}, {10, 0, -5});
+  ir::Node node(size_t inputs) const {
+    ir::Node n = make_node("QGemm", inputs, 1, "com.microsoft");
+    n.attributes.push_back(attr_int("transB", 1));
+    n.attributes.push_back(attr_float("alpha", 2.f));
+    return n;
+  }
+};
+
+TEST(QuantOps, QGemmFloatOutputPerColumnWithBias) {
+  QGemmCase q;
+  Tensor y = run_op(q.node(7), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &q.c}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::f32);
+  ASSERT_EQ(y.shape(), (Shape{2, 3}));
+  EXPECT_EQ(values_f32(y), (std::vector<float>{8.f, -3.f, -1.25f, 17.f, 0.f, 2.5f}));
+  // Without C: [[-2,-6,0],[7,0,15]] scaled.
+  Tensor y2 = run_op(q.node(6), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp}, 1)[0];
+  EXPECT_EQ(values_f32(y2), (std::vector<float>{-2.f, -3.f, 0.f, 7.f, 0.f, 3.75f}));
+}
+
+TEST(QuantOps, QGemmQuantizedOutputRoundsHalfToEven) {
+  QGemmCase q;
+  Tensor y_scale = floats({}, {0.5f});
+  Tensor y_zp = u8s({}, {100});
+  Tensor y = run_op(q.node(9), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &q.c, &y_scale, &y_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::u8);
+  // Float output / 0.5 = [[16,-6,-2.5],[34,0,5]]: -2.5 rounds to -2; plus 100.
+  EXPECT_EQ(numbers(y), (std::vector<double>{116, 94, 98, 134, 100, 105}));
+  Tensor wrong = floats({2}, {1.f, 1.f});
+  EXPECT_THROW(run_op(q.node(6), {&q.a, &q.a_scale, &q.a_zp, &q.b, &wrong, &q.b_zp}, 1), Error);
+  Tensor bad_c = i32s({2}, {1, 2});
+  EXPECT_THROW(run_op(q.node(7), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &bad_c}, 1), Error);
+}
+
+TEST(QuantOps, QGemmTransAUint8PerTensor) {
+  // A stored transposed: logical [[2,3],[4,5]] minus 2 = [[0,1],[2,3]]; B the identity.
+  Tensor a = u8s({2, 2}, {2, 4, 3, 5});
+  Tensor a_scale = floats({}, {1.f});
+  Tensor a_zp = u8s({}, {2});
+  Tensor b = u8s({2, 2}, {1, 0, 0, 1});
+  Tensor b_scale = floats({}, {0.25f});
+  Tensor b_zp = u8s({}, {0});
+  ir::Node node = make_node("QGemm", 6, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("transA", 1));
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp}, 1)[0];
+  EXPECT_EQ(values_f32(y), (std::vector<float>{0.f, 0.25f, 0.5f, 0.75f}));
+}
+
 }  // namespace
 }  // namespace mcompress::test

@@ -1,0 +1,173 @@
+// ONNX Runtime's com.microsoft QOperator ops, as `mcompress quantize --format qoperator` and ONNX
+// Runtime's quantizer emit them:
+//   MatMulIntegerToFloat  Y = (A - a_zp) @ (B - b_zp) * a_scale * b_scale (+ bias), float
+//   QGemm                 Y = alpha * a_scale * b_scale * ((A - a_zp) @ (B - b_zp) + C), float
+//                         without y_scale, else quantized with y_scale / y_zero_point
+//   DynamicQuantizeMatMul A quantized to uint8 as DynamicQuantizeLinear does, then as
+//                         MatMulIntegerToFloat
+// B's scale and zero point may be per column ([N]); A's are per tensor. The integer products are
+// the exact ones of quant_ops.cpp (quant::matmul_int32); requantization multiplies in float and
+// rounds half to even, as ONNX Runtime does.
+#include <algorithm>
+#include <cmath>
+
+#include "quant_kernels.h"
+
+namespace mcompress::exec {
+namespace {
+
+using namespace quant;
+
+// An 8-bit [rows, cols] matrix transposed (QGemm's transA / transB).
+Tensor transpose_8bit(const OpContext& ctx, const Tensor& t, const char* name) {
+  check_8bit(ctx, t, name);
+  if (t.rank() != 2) ctx.fail(std::string(name) + " must be 2-D, got " + shape_string(t.shape()));
+  int64_t rows = t.shape()[0], cols = t.shape()[1];
+  Tensor out(t.dtype(), {cols, rows});
+  const auto* src = reinterpret_cast<const uint8_t*>(t.storage().data());
+  auto* dst = reinterpret_cast<uint8_t*>(out.storage().data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+// Scale per output column: one value for all, or one per column of B ([N]).
+struct ColumnScales {
+  FloatValues values;
+  bool per_column = false;
+  float operator[](int64_t n) const { return values.data[per_column ? n : 0]; }
+};
+
+ColumnScales column_scales(const OpContext& ctx, const Tensor& scale, int64_t N, const char* name) {
+  if (scale.numel() != 1 && scale.numel() != N)
+    ctx.fail(std::string(name) + " must be a scalar or have one value per column of B (" + std::to_string(N) +
+             "), got " + shape_string(scale.shape()));
+  return {float_values(ctx, scale), scale.numel() != 1};
+}
+
+// Y = acc * (a_scale * b_scale[n]) (+ bias[n]) in float, typed like the scales.
+void emit_float_product(OpContext& ctx, const Tensor& acc, float a_scale, const ColumnScales& b_scale,
+                        const Tensor* bias, DType out_dtype) {
+  int64_t N = acc.rank() == 0 ? 1 : acc.shape().back();
+  FloatValues b;
+  if (bias) {
+    if (bias->numel() != N) ctx.fail("bias must have one value per column of B (" + std::to_string(N) + ")");
+    b = float_values(ctx, *bias);
+  }
+  Tensor out(DType::f32, acc.shape());
+  const int32_t* pa = acc.data<int32_t>();
+  float* po = out.data<float>();
+  ctx.pool().parallel_for(acc.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t n = i % N;
+      po[i] = static_cast<float>(pa[i]) * (a_scale * b_scale[n]) + (b.data ? b.data[n] : 0.f);
+    }
+  });
+  ctx.out(0) = convert_float(ctx, std::move(out), out_dtype);
+}
+
+// ---- MatMulIntegerToFloat / DynamicQuantizeMatMul -----------------------------------------
+
+// inputs: A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?
+void matmul_integer_to_float(OpContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  Tensor acc = matmul_int32(ctx, a, ctx.input(4), b, ctx.input(5));
+  int64_t N = b.rank() == 1 ? 1 : b.shape().back();
+  float a_scale = scalar_scale(ctx, ctx.in(2), "a_scale");
+  emit_float_product(ctx, acc, a_scale, column_scales(ctx, ctx.in(3), N, "b_scale"), ctx.input(6),
+                     ctx.in(2).dtype());
+}
+
+// inputs: A (float), B, b_scale, b_zero_point?, bias?. A is quantized to uint8 over its whole
+// range widened to include 0, as DynamicQuantizeLinear does.
+void dynamic_quantize_matmul(OpContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  if (a.dtype() != DType::f32) ctx.unsupported("A of type " + std::string(dtype_name(a.dtype())) + " is not supported");
+  const float* pa = a.data<float>();
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    lo = std::min(lo, pa[i]);
+    hi = std::max(hi, pa[i]);
+  }
+  float scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  float zero_point = std::nearbyint(std::clamp(0.f - lo / scale, 0.f, 255.f));
+  Saturation sat = output_range(ctx, DType::u8);
+  Tensor qa = make_quantized(ctx, DType::u8, a.shape(), [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for (int64_t i = 0; i < a.numel(); ++i) dst[i] = static_cast<Q>(saturate_round(pa[i] / scale, zero_point, sat));
+  });
+  auto zp_u8 = static_cast<uint8_t>(zero_point);
+  Tensor a_zp = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&zp_u8, 1));
+  Tensor acc = matmul_int32(ctx, qa, &a_zp, b, ctx.input(3));
+  int64_t N = b.rank() == 1 ? 1 : b.shape().back();
+  emit_float_product(ctx, acc, scale, column_scales(ctx, ctx.in(2), N, "b_scale"), ctx.input(4), DType::f32);
+}
+
+// ---- QGemm ----------------------------------------------------------------------------------
+
+// inputs: A, a_scale, a_zero_point, B, b_scale, b_zero_point, C?, y_scale?, y_zero_point?
+// attributes: transA, transB, alpha. C is int32, broadcast to [M, N], in the product's scale.
+void qgemm(OpContext& ctx) {
+  const Tensor& a_in = ctx.in(0);
+  const Tensor& b_in = ctx.in(3);
+  Tensor a = ctx.attr_int("transA", 0) ? transpose_8bit(ctx, a_in, "A") : Tensor();
+  Tensor b = ctx.attr_int("transB", 0) ? transpose_8bit(ctx, b_in, "B") : Tensor();
+  const Tensor& A = ctx.attr_int("transA", 0) ? a : a_in;
+  const Tensor& B = ctx.attr_int("transB", 0) ? b : b_in;
+  if (A.rank() != 2 || B.rank() != 2)
+    ctx.fail("A and B must be 2-D, got " + shape_string(A.shape()) + " and " + shape_string(B.shape()));
+  Tensor acc = matmul_int32(ctx, A, ctx.input(2), B, ctx.input(5));
+  int64_t M = acc.shape()[0], N = acc.shape()[1];
+  if (const Tensor* c = ctx.input(6)) {
+    if (c->dtype() != DType::i32) ctx.fail("C must be int32, got " + std::string(dtype_name(c->dtype())));
+    Shape mn = {M, N};
+    if (broadcast_shapes(ctx, {&c->shape(), &mn}) != mn)
+      ctx.fail("C of shape " + shape_string(c->shape()) + " does not broadcast to " + shape_string(mn));
+    std::array<std::vector<int64_t>, 1> strides = {broadcast_strides(c->shape(), mn)};
+    const int32_t* pc = c->data<int32_t>();
+    int32_t* pa = acc.data<int32_t>();
+    for_each_broadcast<1>(mn, strides, [&](int64_t i, const std::array<int64_t, 1>& o) { pa[i] += pc[o[0]]; });
+  }
+  float alpha = ctx.attr_float("alpha", 1.f);
+  float a_scale = scalar_scale(ctx, ctx.in(1), "a_scale");
+  ColumnScales b_scale = column_scales(ctx, ctx.in(4), N, "b_scale");
+  const Tensor* y_scale_t = ctx.input(7);
+  if (!y_scale_t) {
+    FloatValues scaled;
+    scaled.converted.resize(static_cast<size_t>(b_scale.per_column ? N : 1));
+    for (size_t n = 0; n < scaled.converted.size(); ++n)
+      scaled.converted[n] = alpha * b_scale[static_cast<int64_t>(n)];
+    scaled.data = scaled.converted.data();
+    emit_float_product(ctx, acc, a_scale, {std::move(scaled), b_scale.per_column}, nullptr, DType::f32);
+    return;
+  }
+  float y_scale = scalar_scale(ctx, *y_scale_t, "y_scale");
+  const Tensor* y_zp = ctx.input(8);
+  DType out_dtype = qlinear_output_dtype(y_zp);
+  Saturation sat = output_range(ctx, out_dtype);
+  auto zero_point = static_cast<float>(scalar_zero_point(ctx, y_zp));
+  std::vector<float> multiplier(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) multiplier[static_cast<size_t>(n)] = alpha * a_scale * b_scale[n] / y_scale;
+  const int32_t* pa = acc.data<int32_t>();
+  ctx.out(0) = make_quantized(ctx, out_dtype, acc.shape(), [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for (int64_t i = 0; i < acc.numel(); ++i)
+      dst[i] = static_cast<Q>(
+          saturate_round(static_cast<float>(pa[i]) * multiplier[static_cast<size_t>(i % N)], zero_point, sat));
+  });
+}
+
+}  // namespace
+
+std::span<const OpDef> contrib_quant_ops() {
+  static constexpr OpDef kOps[] = {
+      {"com.microsoft", "MatMulIntegerToFloat", matmul_integer_to_float},
+      {"com.microsoft", "DynamicQuantizeMatMul", dynamic_quantize_matmul},
+      {"com.microsoft", "QGemm", qgemm},
+  };
+  return kOps;
+}
+
+}  // namespace mcompress::exec
