@@ -5,10 +5,14 @@
 //                         without y_scale, else quantized with y_scale / y_zero_point
 //   DynamicQuantizeMatMul A quantized to uint8 as DynamicQuantizeLinear does, then as
 //                         MatMulIntegerToFloat
+//   QLinearAdd / QLinearMul  element-wise with broadcasting, per-tensor scales and zero points
+//   QLinearSigmoid / QLinearLeakyRelu  through a table of the 256 input codes
+//   QLinearGlobalAveragePool  NCHW or (channels_last) NHWC
 // B's scale and zero point may be per column ([N]); A's are per tensor. The integer products are
 // the exact ones of quant_ops.cpp (quant::matmul_int32); requantization multiplies in float and
 // rounds half to even, as ONNX Runtime does.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "quant_kernels.h"
@@ -159,6 +163,123 @@ void qgemm(OpContext& ctx) {
   });
 }
 
+// ---- per-tensor element-wise ops ------------------------------------------------------------
+
+// A per-tensor (scale, zero point) pair from inputs `scale_at` and `scale_at + 1` (zero point
+// optional: 0 of `dtype`).
+struct TensorQuant {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+  DType dtype = DType::u8;
+};
+
+TensorQuant tensor_quant(const OpContext& ctx, size_t scale_at, DType dtype, const char* name) {
+  const Tensor* zp = ctx.input(scale_at + 1);
+  if (zp && zp->dtype() != dtype)
+    ctx.fail(std::string(name) + " zero point type " + std::string(dtype_name(zp->dtype())) + " differs from " +
+             std::string(dtype_name(dtype)));
+  return {scalar_scale(ctx, ctx.in(scale_at), name), scalar_zero_point(ctx, zp), dtype};
+}
+
+// Y[i] = saturate(round(f(x_a, x_b)) + y_zero_point), x the inputs' codes minus their zero points.
+template <typename F>
+void qlinear_binary(OpContext& ctx, F&& f) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(3);
+  check_8bit(ctx, a, "A");
+  check_8bit(ctx, b, "B");
+  TensorQuant qa = tensor_quant(ctx, 1, a.dtype(), "A_scale");
+  TensorQuant qb = tensor_quant(ctx, 4, b.dtype(), "B_scale");
+  TensorQuant qc = tensor_quant(ctx, 6, a.dtype(), "C_scale");
+  Shape out_shape = broadcast_shapes(ctx, {&a.shape(), &b.shape()});
+  std::array<std::vector<int64_t>, 2> strides = {broadcast_strides(a.shape(), out_shape),
+                                                 broadcast_strides(b.shape(), out_shape)};
+  std::vector<int32_t> va = widen(ctx, a), vb = widen(ctx, b);
+  Saturation sat = output_range(ctx, a.dtype());
+  auto zc = static_cast<float>(qc.zero_point);
+  ctx.out(0) = make_quantized(ctx, a.dtype(), out_shape, [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for_each_broadcast<2>(out_shape, strides, [&](int64_t i, const std::array<int64_t, 2>& o) {
+      auto xa = static_cast<float>(va[static_cast<size_t>(o[0])] - qa.zero_point);
+      auto xb = static_cast<float>(vb[static_cast<size_t>(o[1])] - qb.zero_point);
+      dst[i] = static_cast<Q>(saturate_round(f(xa, xb, qa.scale, qb.scale, qc.scale), zc, sat));
+    });
+  });
+}
+
+// inputs: A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale, C_zero_point?
+void qlinear_add(OpContext& ctx) {
+  qlinear_binary(ctx, [](float xa, float xb, float sa, float sb, float sc) { return sa / sc * xa + sb / sc * xb; });
+}
+
+void qlinear_mul(OpContext& ctx) {
+  qlinear_binary(ctx, [](float xa, float xb, float sa, float sb, float sc) { return xa * xb * (sa * sb / sc); });
+}
+
+// inputs: X, X_scale, X_zero_point?, Y_scale, Y_zero_point?. Every output code is
+// quantize(f(dequantize(code))), tabulated over the 256 input codes.
+template <typename F>
+void qlinear_unary(OpContext& ctx, F&& f) {
+  const Tensor& x = ctx.in(0);
+  check_8bit(ctx, x, "X");
+  TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "X_scale");
+  TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "Y_scale");
+  Saturation sat = output_range(ctx, x.dtype());
+  int32_t lo = x.dtype() == DType::u8 ? 0 : -128;
+  std::array<int32_t, 256> table{};
+  for (int32_t code = lo; code < lo + 256; ++code) {
+    float v = f(static_cast<float>(code - qx.zero_point) * qx.scale);
+    table[static_cast<size_t>(code - lo)] = saturate_round(v / qy.scale, static_cast<float>(qy.zero_point), sat);
+  }
+  std::vector<int32_t> codes = widen(ctx, x);
+  ctx.out(0) = make_quantized(ctx, x.dtype(), x.shape(), [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for (size_t i = 0; i < codes.size(); ++i) dst[i] = static_cast<Q>(table[static_cast<size_t>(codes[i] - lo)]);
+  });
+}
+
+void qlinear_sigmoid(OpContext& ctx) {
+  qlinear_unary(ctx, [](float v) { return 1.f / (1.f + std::exp(-v)); });
+}
+
+void qlinear_leaky_relu(OpContext& ctx) {
+  float alpha = ctx.attr_float("alpha", 0.01f);
+  qlinear_unary(ctx, [alpha](float v) { return v >= 0 ? v : alpha * v; });
+}
+
+// inputs: X, x_scale, x_zero_point, y_scale, y_zero_point. Y [N, C, 1, ...] (or [N, 1, ..., C] with
+// channels_last) = quantize(mean of dequantized X over the spatial dimensions): the integer sum
+// minus size * x_zero_point, times x_scale / (y_scale * size).
+void qlinear_global_average_pool(OpContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  check_8bit(ctx, x, "X");
+  if (x.rank() < 3) ctx.fail("X must be [N, C, spatial...], got " + shape_string(x.shape()));
+  bool channels_last = ctx.attr_int("channels_last", 0) != 0;
+  TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "x_scale");
+  TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "y_scale");
+  int64_t N = x.shape()[0];
+  int64_t C = channels_last ? x.shape().back() : x.shape()[1];
+  int64_t size = x.numel() / std::max<int64_t>(1, N * C);
+  Shape out_shape(x.shape().size(), 1);
+  out_shape[0] = N;
+  out_shape[channels_last ? out_shape.size() - 1 : 1] = C;
+  std::vector<int32_t> codes = widen(ctx, x);
+  Saturation sat = output_range(ctx, x.dtype());
+  float multiplier = qx.scale / (qy.scale * static_cast<float>(size));
+  ctx.out(0) = make_quantized(ctx, x.dtype(), out_shape, [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        int64_t sum = 0;
+        for (int64_t s = 0; s < size; ++s)
+          sum += codes[static_cast<size_t>(channels_last ? (n * size + s) * C + c : (n * C + c) * size + s)];
+        sum -= size * qx.zero_point;
+        dst[n * C + c] = static_cast<Q>(
+            saturate_round(static_cast<float>(sum) * multiplier, static_cast<float>(qy.zero_point), sat));
+      }
+  });
+}
+
 }  // namespace
 
 std::span<const OpDef> contrib_quant_ops() {
@@ -166,6 +287,11 @@ std::span<const OpDef> contrib_quant_ops() {
       {"com.microsoft", "MatMulIntegerToFloat", matmul_integer_to_float},
       {"com.microsoft", "DynamicQuantizeMatMul", dynamic_quantize_matmul},
       {"com.microsoft", "QGemm", qgemm},
+      {"com.microsoft", "QLinearAdd", qlinear_add},
+      {"com.microsoft", "QLinearMul", qlinear_mul},
+      {"com.microsoft", "QLinearSigmoid", qlinear_sigmoid},
+      {"com.microsoft", "QLinearLeakyRelu", qlinear_leaky_relu},
+      {"com.microsoft", "QLinearGlobalAveragePool", qlinear_global_average_pool},
   };
   return kOps;
 }

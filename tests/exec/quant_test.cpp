@@ -499,5 +499,76 @@ TEST(QuantOps, QGemmTransAUint8PerTensor) {
   EXPECT_EQ(values_f32(y), (std::vector<float>{0.f, 0.25f, 0.5f, 0.75f}));
 }
 
+// ---- com.microsoft QLinearAdd / QLinearMul / QLinearSigmoid / QLinearLeakyRelu / QLinearGlobalAveragePool
+
+TEST(QuantOps, QLinearAddBroadcastsAndRoundsHalfToEven) {
+  Tensor a = u8s({2, 2}, {10, 20, 30, 40});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = u8s({}, {10});
+  Tensor b = u8s({2}, {4, 8});
+  Tensor b_scale = floats({}, {0.25f});
+  Tensor c_scale = floats({}, {2.f});
+  Tensor c_zp = u8s({}, {5});
+  // (A - 10) * 0.5 = [0, 5, 10, 15], B * 0.25 = [1, 2] per column: sums [1, 7, 11, 17] / 2 =
+  // [0.5, 3.5, 5.5, 8.5] → 0, 4, 6, 8; plus 5.
+  ir::Node node = make_node("QLinearAdd", 8, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, nullptr, &c_scale, &c_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::u8);
+  EXPECT_EQ(y.shape(), (Shape{2, 2}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{5, 9, 11, 13}));
+}
+
+TEST(QuantOps, QLinearMulInt8) {
+  Tensor a = i8s({2}, {-3, 4});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = i8s({}, {-1});
+  Tensor b = i8s({2}, {3, 2});
+  Tensor b_scale = floats({}, {1.f});
+  Tensor b_zp = i8s({}, {0});
+  Tensor c_scale = floats({}, {0.8f});
+  Tensor c_zp = i8s({}, {3});
+  // (A + 1) * B = [-6, 10], times 0.5 * 1 / 0.8 = 0.625: [-3.75, 6.25] → -4, 6; plus 3.
+  ir::Node node = make_node("QLinearMul", 8, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp, &c_scale, &c_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::i8);
+  EXPECT_EQ(numbers(y), (std::vector<double>{-1, 9}));
+}
+
+TEST(QuantOps, QLinearSigmoidAndLeakyRelu) {
+  Tensor x = u8s({3}, {0, 128, 255});
+  Tensor x_scale = floats({}, {0.1f});
+  Tensor x_zp = u8s({}, {128});
+  Tensor y_scale = floats({}, {1.f / 256});
+  // sigmoid(-12.8, 0, 12.7) * 256 = 0.0007, 128, 255.99 → 0, 128, 255 (saturated).
+  Tensor y = run_op(make_node("QLinearSigmoid", 4, 1, "com.microsoft"), {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  EXPECT_EQ(numbers(y), (std::vector<double>{0, 128, 255}));
+  Tensor xi = i8s({3}, {-100, 0, 50});
+  Tensor yi_scale = floats({}, {0.05f});
+  ir::Node leaky = make_node("QLinearLeakyRelu", 4, 1, "com.microsoft");
+  leaky.attributes.push_back(attr_float("alpha", 0.1f));
+  // -10, 0, 5 → -1, 0, 5 → / 0.05.
+  Tensor yi = run_op(leaky, {&xi, &x_scale, nullptr, &yi_scale}, 1)[0];
+  ASSERT_EQ(yi.dtype(), DType::i8);
+  EXPECT_EQ(numbers(yi), (std::vector<double>{-20, 0, 100}));
+}
+
+TEST(QuantOps, QLinearGlobalAveragePoolNchwAndNhwc) {
+  Tensor x_scale = floats({}, {0.5f});
+  Tensor x_zp = u8s({}, {1});
+  Tensor y_scale = floats({}, {0.25f});
+  Tensor y_zp = u8s({}, {2});
+  // Channel sums minus 4 * 1: 6 and 37, times 0.5 / (0.25 * 4): 3 and 18.5 → 18; plus 2.
+  Tensor x = u8s({1, 2, 2, 2}, {1, 2, 3, 4, 10, 10, 10, 11});
+  ir::Node node = make_node("QLinearGlobalAveragePool", 5, 1, "com.microsoft");
+  Tensor y = run_op(node, {&x, &x_scale, &x_zp, &y_scale, &y_zp}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 2, 1, 1}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{5, 20}));
+  Tensor x_nhwc = u8s({1, 2, 2, 2}, {1, 10, 2, 10, 3, 10, 4, 11});
+  node.attributes.push_back(attr_int("channels_last", 1));
+  Tensor y2 = run_op(node, {&x_nhwc, &x_scale, &x_zp, &y_scale, &y_zp}, 1)[0];
+  EXPECT_EQ(y2.shape(), (Shape{1, 1, 1, 2}));
+  EXPECT_EQ(numbers(y2), (std::vector<double>{5, 20}));
+}
+
 }  // namespace
 }  // namespace mcompress::test

@@ -1,7 +1,8 @@
 // `mcompress quantize --calib --format qoperator` models (QLinearConv, QLinearMatMul,
 // com.microsoft QGemm and MatMulIntegerToFloat) run in mcompress's own executor as they run in
 // ONNX Runtime: `mcompress eval` reproduces ORT's top-1 accuracy on the 10k Fashion-MNIST test set,
-// and `mcompress infer` agrees with ORT on seeded inputs.
+// and `mcompress infer` agrees with ORT on seeded inputs; so do ORT's com.microsoft element-wise
+// QOperator ops.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -97,6 +98,22 @@ TEST_P(QOperatorAgainstOrt, InferAgreesWithOrt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fashion, QOperatorAgainstOrt, ::testing::Values("fashion_cnn", "fashion_vit"));
+
+// ONNX Runtime's own QOperator element-wise ops (QLinearLeakyRelu, QLinearSigmoid, QLinearAdd with
+// broadcasting, QLinearMul, QLinearGlobalAveragePool), uint8 and int8, chained as ORT's quantizer
+// writes them (tests/oracle/make_qlinear_fixture.py). Measured bit-identical to ORT; the bar is
+// the float one (a sigmoid table entry could differ by one code where exp differs by an ulp).
+class QLinearElementwiseAgainstOrt : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QLinearElementwiseAgainstOrt, InferAgreesWithOrt) {
+  fs::path dir = temp_dir("qlinear_elementwise_" + GetParam());
+  auto made = run({python(), (source_dir() / "tests" / "oracle" / "make_qlinear_fixture.py").string(),
+                   (dir / "m.onnx").string(), GetParam()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  expect_infer_agrees_with_ort(dir / "m.onnx", "x:float32:2,3,4,4");
+}
+
+INSTANTIATE_TEST_SUITE_P(Signedness, QLinearElementwiseAgainstOrt, ::testing::Values("uint8", "int8"));
 
 }  // namespace
 }  // namespace mcompress::test

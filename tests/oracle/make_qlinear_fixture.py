@@ -1,0 +1,70 @@
+"""A float-in, float-out model that runs every com.microsoft QOperator element-wise op mcompress
+executes, in the layouts ONNX Runtime's quantizer writes them:
+
+x [2,3,4,4] -> QuantizeLinear (SIGNEDNESS) -> QLinearLeakyRelu -> QLinearSigmoid
+            -> QLinearAdd (with a second quantization of x, broadcast [3,1,1] constant)
+            -> QLinearMul (with a [1,1,4] constant) -> QLinearGlobalAveragePool
+            -> DequantizeLinear -> y [2,3,1,1]
+and the QLinearMul result dequantized as y_mul [2,3,4,4].
+
+usage: make_qlinear_fixture.py OUT.onnx uint8|int8
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def main(out, signedness):
+    signed = signedness == "int8"
+    qt = np.int8 if signed else np.uint8
+    zp = lambda v: np.array(v - 128 if signed else v, dtype=qt)  # noqa: E731
+    inits = []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def quant(prefix, scale, zero):
+        return const(prefix + "_scale", np.array(scale, dtype=np.float32)), const(prefix + "_zp", zp(zero))
+
+    xs, xz = quant("x", 0.05, 120)
+    x2s, x2z = quant("x2", 0.03, 128)
+    ls, lz = quant("leaky", 0.04, 130)
+    ss, sz = quant("sig", 1.0 / 256, 0)
+    as_, az = quant("add", 0.02, 100)
+    cs, cz = quant("c", 0.01, 128)
+    ms, mz = quant("mul", 0.015, 90)
+    ks, kz = quant("k", 0.02, 140)
+    ps, pz = quant("pool", 0.01, 110)
+    rng = np.random.default_rng(3)
+    lo, hi = (-128, 127) if signed else (0, 255)
+    c = const("c", rng.integers(lo, hi + 1, size=(3, 1, 1)).astype(qt))
+    k = const("k", rng.integers(lo, hi + 1, size=(1, 1, 4)).astype(qt))
+    ms_ = "com.microsoft"
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", xs, xz], ["xq"]),
+        helper.make_node("QuantizeLinear", ["x", x2s, x2z], ["xq2"]),
+        helper.make_node("QLinearLeakyRelu", ["xq", xs, xz, ls, lz], ["leaky"], domain=ms_, alpha=0.1),
+        helper.make_node("QLinearSigmoid", ["leaky", ls, lz, ss, sz], ["sig"], domain=ms_),
+        helper.make_node("QLinearAdd", ["sig", ss, sz, "xq2", x2s, x2z, as_, az], ["add"], domain=ms_),
+        helper.make_node("QLinearAdd", ["add", as_, az, c, cs, cz, as_, az], ["addc"], domain=ms_),
+        helper.make_node("QLinearMul", ["addc", as_, az, k, ks, kz, ms, mz], ["mul"], domain=ms_),
+        helper.make_node("QLinearGlobalAveragePool", ["mul", ms, mz, ps, pz], ["pool"], domain=ms_,
+                         channels_last=0),
+        helper.make_node("DequantizeLinear", ["pool", ps, pz], ["y"]),
+        helper.make_node("DequantizeLinear", ["mul", ms, mz], ["y_mul"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "qlinear_elementwise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 1, 1]),
+         helper.make_tensor_value_info("y_mul", TensorProto.FLOAT, [2, 3, 4, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms_, 1)])
+    model.ir_version = 8
+    onnx.save(model, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
