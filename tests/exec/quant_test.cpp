@@ -485,6 +485,37 @@ TEST(QuantOps, QGemmQuantizedOutputRoundsHalfToEven) {
   EXPECT_THROW(run_op(q.node(7), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &bad_c}, 1), Error);
 }
 
+TEST(QuantOps, QGemmTransBMatchesReferenceOnManyTiles) {
+  const int64_t M = 70, K = 300, N = 260;  // two row tiles, two column tiles
+  auto av = random_values<uint8_t>(M * K, 0, 255, 11);
+  auto bv = random_values<int8_t>(K * N, -128, 127, 12);  // logical [K, N]
+  auto zbv = random_values<int8_t>(N, -10, 10, 13);
+  auto cv = random_values<int32_t>(N, -50000, 50000, 14);
+  std::vector<int8_t> bt(static_cast<size_t>(N * K));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) bt[n * K + k] = bv[k * N + n];
+  std::vector<float> bs(N);
+  for (int64_t n = 0; n < N; ++n) bs[n] = 0.001f * static_cast<float>(n + 1);
+  Tensor a = u8s({M, K}, av);
+  Tensor a_scale = floats({}, {0.02f});
+  Tensor a_zp = u8s({}, {131});
+  Tensor b = i8s({N, K}, bt);
+  Tensor b_scale = floats({N}, bs);
+  Tensor b_zp = i8s({N}, zbv);
+  Tensor c = i32s({N}, cv);
+  ir::Node node = make_node("QGemm", 7, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("transB", 1));
+  node.attributes.push_back(attr_float("alpha", 0.5f));
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp, &c}, 1, 3)[0];
+  auto acc = matmul_ref(ints(av), ints(bv), M, K, N, {131}, ints(zbv));
+  std::vector<float> got = values_f32(y);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float want = static_cast<float>(acc[m * N + n] + cv[n]) * (0.02f * (0.5f * bs[n]));
+      ASSERT_NEAR(got[m * N + n], want, kFloatTol * (1 + std::abs(want))) << m << "," << n;
+    }
+}
+
 TEST(QuantOps, QGemmTransAUint8PerTensor) {
   // A stored transposed: logical [[2,3],[4,5]] minus 2 = [[0,1],[2,3]]; B the identity.
   Tensor a = u8s({2, 2}, {2, 4, 3, 5});
