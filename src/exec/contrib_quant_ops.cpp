@@ -8,6 +8,7 @@
 //   QLinearAdd / QLinearMul  element-wise with broadcasting, per-tensor scales and zero points
 //   QLinearSigmoid / QLinearLeakyRelu  through a table of the 256 input codes
 //   QLinearGlobalAveragePool  NCHW or (channels_last) NHWC
+//   QLinearConcat  each input requantized to the output's scale and zero point
 // B's scale and zero point may be per column ([N]); A's are per tensor. The integer products are
 // the exact ones of quant_ops.cpp (quant::matmul_int32); requantization multiplies in float and
 // rounds half to even, as ONNX Runtime does.
@@ -216,21 +217,33 @@ void qlinear_mul(OpContext& ctx) {
   qlinear_binary(ctx, [](float xa, float xb, float sa, float sb, float sc) { return xa * xb * (sa * sb / sc); });
 }
 
-// inputs: X, X_scale, X_zero_point?, Y_scale, Y_zero_point?. Every output code is
-// quantize(f(dequantize(code))), tabulated over the 256 input codes.
+// Output code of each of the 256 input codes of `dtype`: quantize(f(dequantize(code))).
+using CodeTable = std::array<int32_t, 256>;
+
+int32_t lowest_code(DType dtype) { return dtype == DType::u8 ? 0 : -128; }
+
+template <typename F>
+CodeTable code_table(const OpContext& ctx, DType dtype, const TensorQuant& qx, const TensorQuant& qy, F&& f) {
+  Saturation sat = output_range(ctx, dtype);
+  int32_t lo = lowest_code(dtype);
+  CodeTable table{};
+  for (int32_t code = lo; code < lo + 256; ++code) {
+    float v = f(static_cast<float>(code - qx.zero_point) * qx.scale);
+    table[static_cast<size_t>(code - lo)] = saturate_round(v / qy.scale, static_cast<float>(qy.zero_point), sat);
+  }
+  return table;
+}
+
+// inputs: X, X_scale, X_zero_point?, Y_scale, Y_zero_point?. Every output code is looked up in
+// the code table of f.
 template <typename F>
 void qlinear_unary(OpContext& ctx, F&& f) {
   const Tensor& x = ctx.in(0);
   check_8bit(ctx, x, "X");
   TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "X_scale");
   TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "Y_scale");
-  Saturation sat = output_range(ctx, x.dtype());
-  int32_t lo = x.dtype() == DType::u8 ? 0 : -128;
-  std::array<int32_t, 256> table{};
-  for (int32_t code = lo; code < lo + 256; ++code) {
-    float v = f(static_cast<float>(code - qx.zero_point) * qx.scale);
-    table[static_cast<size_t>(code - lo)] = saturate_round(v / qy.scale, static_cast<float>(qy.zero_point), sat);
-  }
+  CodeTable table = code_table(ctx, x.dtype(), qx, qy, f);
+  int32_t lo = lowest_code(x.dtype());
   std::vector<int32_t> codes = widen(ctx, x);
   ctx.out(0) = make_quantized(ctx, x.dtype(), x.shape(), [&](auto* dst) {
     using Q = std::remove_pointer_t<decltype(dst)>;
@@ -280,6 +293,53 @@ void qlinear_global_average_pool(OpContext& ctx) {
   });
 }
 
+// inputs: Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input; attribute axis. Each
+// input is requantized to Y's scale and zero point through its code table, then concatenated.
+void qlinear_concat(OpContext& ctx) {
+  if (ctx.num_inputs() < 5 || (ctx.num_inputs() - 2) % 3 != 0)
+    ctx.fail("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " +
+             std::to_string(ctx.num_inputs()) + " inputs");
+  const Tensor& y_zp = ctx.in(1);
+  DType dtype = y_zp.dtype();
+  TensorQuant qy = tensor_quant(ctx, 0, dtype, "Y_scale");
+  size_t count = (ctx.num_inputs() - 2) / 3;
+  const Tensor& first = ctx.in(2);
+  int64_t rank = first.rank();
+  if (rank == 0) ctx.fail("cannot concatenate scalars");
+  int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), rank);
+  Shape out_shape = first.shape();
+  out_shape[axis] = 0;
+  std::vector<std::vector<int32_t>> parts(count);
+  int32_t lo = lowest_code(dtype);
+  for (size_t i = 0; i < count; ++i) {
+    const Tensor& x = ctx.in(2 + 3 * i);
+    if (x.dtype() != dtype)
+      ctx.fail("input " + std::to_string(i) + " has type " + std::string(dtype_name(x.dtype())) + ", Y has " +
+               std::string(dtype_name(dtype)));
+    Shape expect = out_shape;
+    expect[axis] = x.rank() == rank ? x.shape()[axis] : -1;
+    if (x.shape() != expect)
+      ctx.fail("input " + std::to_string(i) + " has shape " + shape_string(x.shape()) +
+               ", which differs from the first input's outside axis " + std::to_string(axis));
+    out_shape[axis] += x.shape()[axis];
+    TensorQuant qx = tensor_quant(ctx, 3 + 3 * i, dtype, "X_scale");
+    CodeTable table = code_table(ctx, dtype, qx, qy, [](float v) { return v; });
+    parts[i] = widen(ctx, x);
+    for (int32_t& code : parts[i]) code = table[static_cast<size_t>(code - lo)];
+  }
+  int64_t outer = product(out_shape, 0, static_cast<size_t>(axis));
+  int64_t inner = product(out_shape, static_cast<size_t>(axis) + 1, out_shape.size());
+  ctx.out(0) = make_quantized(ctx, dtype, out_shape, [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    int64_t at = 0;
+    for (int64_t o = 0; o < outer; ++o)
+      for (size_t i = 0; i < count; ++i) {
+        int64_t run = ctx.in(2 + 3 * i).shape()[axis] * inner;
+        for (int64_t k = 0; k < run; ++k) dst[at++] = static_cast<Q>(parts[i][static_cast<size_t>(o * run + k)]);
+      }
+  });
+}
+
 }  // namespace
 
 std::span<const OpDef> contrib_quant_ops() {
@@ -292,6 +352,7 @@ std::span<const OpDef> contrib_quant_ops() {
       {"com.microsoft", "QLinearSigmoid", qlinear_sigmoid},
       {"com.microsoft", "QLinearLeakyRelu", qlinear_leaky_relu},
       {"com.microsoft", "QLinearGlobalAveragePool", qlinear_global_average_pool},
+      {"com.microsoft", "QLinearConcat", qlinear_concat},
   };
   return kOps;
 }

@@ -601,5 +601,23 @@ TEST(QuantOps, QLinearGlobalAveragePoolNchwAndNhwc) {
   EXPECT_EQ(numbers(y2), (std::vector<double>{5, 20}));
 }
 
+TEST(QuantOps, QLinearConcatRequantizesEachInput) {
+  Tensor y_scale = floats({}, {1.f});
+  Tensor y_zp = u8s({}, {100});
+  Tensor x1 = u8s({1, 2}, {10, 20});  // (x - 10) * 0.5 = 0, 5
+  Tensor s1 = floats({}, {0.5f});
+  Tensor z1 = u8s({}, {10});
+  Tensor x2 = u8s({1, 1}, {3});  // 3 * 2 = 6
+  Tensor s2 = floats({}, {2.f});
+  Tensor z2 = u8s({}, {0});
+  ir::Node node = make_node("QLinearConcat", 8, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("axis", -1));
+  Tensor y = run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &x2, &s2, &z2}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 3}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{100, 105, 106}));
+  Tensor tall = u8s({2, 1}, {3, 3});
+  EXPECT_THROW(run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &tall, &s2, &z2}, 1), Error);
+}
+
 }  // namespace
 }  // namespace mcompress::test

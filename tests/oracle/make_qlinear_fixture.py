@@ -5,7 +5,8 @@ x [2,3,4,4] -> QuantizeLinear (SIGNEDNESS) -> QLinearLeakyRelu -> QLinearSigmoid
             -> QLinearAdd (with a second quantization of x, broadcast [3,1,1] constant)
             -> QLinearMul (with a [1,1,4] constant) -> QLinearGlobalAveragePool
             -> DequantizeLinear -> y [2,3,1,1]
-and the QLinearMul result dequantized as y_mul [2,3,4,4].
+and the QLinearMul result dequantized as y_mul [2,3,4,4]; QLinearConcat of the LeakyRelu, the
+second quantization of x and the Mul along axis 1, dequantized as y_cat [2,9,4,4].
 
 usage: make_qlinear_fixture.py OUT.onnx uint8|int8
 """
@@ -55,12 +56,16 @@ def main(out, signedness):
                          channels_last=0),
         helper.make_node("DequantizeLinear", ["pool", ps, pz], ["y"]),
         helper.make_node("DequantizeLinear", ["mul", ms, mz], ["y_mul"]),
+        helper.make_node("QLinearConcat", [ks, kz, "leaky", ls, lz, "xq2", x2s, x2z, "mul", ms, mz], ["cat"],
+                         domain=ms_, axis=1),
+        helper.make_node("DequantizeLinear", ["cat", ks, kz], ["y_cat"]),
     ]
     graph = helper.make_graph(
         nodes, "qlinear_elementwise",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 1, 1]),
-         helper.make_tensor_value_info("y_mul", TensorProto.FLOAT, [2, 3, 4, 4])], inits)
+         helper.make_tensor_value_info("y_mul", TensorProto.FLOAT, [2, 3, 4, 4]),
+         helper.make_tensor_value_info("y_cat", TensorProto.FLOAT, [2, 9, 4, 4])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms_, 1)])
     model.ir_version = 8
     onnx.save(model, out)

@@ -100,7 +100,7 @@ TEST_P(QOperatorAgainstOrt, InferAgreesWithOrt) {
 INSTANTIATE_TEST_SUITE_P(Fashion, QOperatorAgainstOrt, ::testing::Values("fashion_cnn", "fashion_vit"));
 
 // ONNX Runtime's own QOperator element-wise ops (QLinearLeakyRelu, QLinearSigmoid, QLinearAdd with
-// broadcasting, QLinearMul, QLinearGlobalAveragePool), uint8 and int8, chained as ORT's quantizer
+// broadcasting, QLinearMul, QLinearGlobalAveragePool, QLinearConcat), uint8 and int8, chained as ORT's quantizer
 // writes them (tests/oracle/make_qlinear_fixture.py). Measured bit-identical to ORT; the bar is
 // the float one (a sigmoid table entry could differ by one code where exp differs by an ulp).
 class QLinearElementwiseAgainstOrt : public ::testing::TestWithParam<std::string> {};
