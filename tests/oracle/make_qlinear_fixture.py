@@ -8,7 +8,12 @@ x [2,3,4,4] -> QuantizeLinear (SIGNEDNESS) -> QLinearLeakyRelu -> QLinearSigmoid
 and the QLinearMul result dequantized as y_mul [2,3,4,4]; QLinearConcat of the LeakyRelu, the
 second quantization of x and the Mul along axis 1, dequantized as y_cat [2,9,4,4].
 
-usage: make_qlinear_fixture.py OUT.onnx uint8|int8
+With `matmul` instead of a signedness, the integer-product ops instead, int8 weights with
+per-column scales and zero points: x [4,3,32] -> DynamicQuantizeMatMul (+ bias) -> y_dqmm;
+x -> QuantizeLinear -> MatMulIntegerToFloat (+ bias) -> y_mitf; xt [32,5] -> QuantizeLinear ->
+QGemm (transA, int32 C, alpha, requantized to uint8) -> DequantizeLinear -> y_qgemm [5,16].
+
+usage: make_qlinear_fixture.py OUT.onnx uint8|int8|matmul
 """
 import sys
 
@@ -17,7 +22,49 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+def matmul_model(out):
+    rng = np.random.default_rng(5)
+    inits = []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    b = const("b", rng.integers(-128, 128, size=(32, 16)).astype(np.int8))
+    b_scale = const("b_scale", (0.002 + 0.004 * rng.random(16)).astype(np.float32))
+    b_zp = const("b_zp", rng.integers(-5, 6, size=16).astype(np.int8))
+    bias = const("bias", rng.standard_normal(16).astype(np.float32))
+    xs = const("x_scale", np.array(0.03, dtype=np.float32))
+    xz = const("x_zp", np.array(128, dtype=np.uint8))
+    c = const("c", rng.integers(-2000, 2000, size=16).astype(np.int32))
+    ys = const("y_scale", np.array(0.05, dtype=np.float32))
+    yz = const("y_zp", np.array(120, dtype=np.uint8))
+    ms_ = "com.microsoft"
+    nodes = [
+        helper.make_node("DynamicQuantizeMatMul", ["x", b, b_scale, b_zp, bias], ["y_dqmm"], domain=ms_),
+        helper.make_node("QuantizeLinear", ["x", xs, xz], ["xq"]),
+        helper.make_node("MatMulIntegerToFloat", ["xq", b, xs, b_scale, xz, b_zp, bias], ["y_mitf"], domain=ms_),
+        helper.make_node("QuantizeLinear", ["xt", xs, xz], ["xtq"]),
+        helper.make_node("QGemm", ["xtq", xs, xz, b, b_scale, b_zp, c, ys, yz], ["qgemm"], domain=ms_,
+                         transA=1, alpha=0.75),
+        helper.make_node("DequantizeLinear", ["qgemm", ys, yz], ["y_qgemm"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "qoperator_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3, 32]),
+         helper.make_tensor_value_info("xt", TensorProto.FLOAT, [32, 5])],
+        [helper.make_tensor_value_info("y_dqmm", TensorProto.FLOAT, [4, 3, 16]),
+         helper.make_tensor_value_info("y_mitf", TensorProto.FLOAT, [4, 3, 16]),
+         helper.make_tensor_value_info("y_qgemm", TensorProto.FLOAT, [5, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms_, 1)])
+    model.ir_version = 8
+    onnx.save(model, out)
+
+
 def main(out, signedness):
+    if signedness == "matmul":
+        matmul_model(out)
+        return
     signed = signedness == "int8"
     qt = np.int8 if signed else np.uint8
     zp = lambda v: np.array(v - 128 if signed else v, dtype=qt)  # noqa: E731
