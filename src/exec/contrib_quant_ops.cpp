@@ -9,6 +9,7 @@
 //   QLinearSigmoid / QLinearLeakyRelu  through a table of the 256 input codes
 //   QLinearGlobalAveragePool  NCHW or (channels_last) NHWC
 //   QLinearConcat  each input requantized to the output's scale and zero point
+//   QLinearAveragePool  through the float AveragePool kernel (NCHW only)
 // B's scale and zero point may be per column ([N]); A's are per tensor. The integer products are
 // the exact ones of quant_ops.cpp (quant::matmul_int32); requantization multiplies in float and
 // rounds half to even, as ONNX Runtime does.
@@ -262,7 +263,7 @@ void qlinear_leaky_relu(OpContext& ctx) {
 
 // inputs: X, x_scale, x_zero_point, y_scale, y_zero_point. Y [N, C, 1, ...] (or [N, 1, ..., C] with
 // channels_last) = quantize(mean of dequantized X over the spatial dimensions): the integer sum
-// minus size * x_zero_point, times x_scale / (y_scale * size).
+// minus size * x_zero_point, times x_scale / size / y_scale (ONNX Runtime's order).
 void qlinear_global_average_pool(OpContext& ctx) {
   const Tensor& x = ctx.in(0);
   check_8bit(ctx, x, "X");
@@ -278,7 +279,7 @@ void qlinear_global_average_pool(OpContext& ctx) {
   out_shape[channels_last ? out_shape.size() - 1 : 1] = C;
   std::vector<int32_t> codes = widen(ctx, x);
   Saturation sat = output_range(ctx, x.dtype());
-  float multiplier = qx.scale / (qy.scale * static_cast<float>(size));
+  float multiplier = qx.scale / static_cast<float>(size) / qy.scale;
   ctx.out(0) = make_quantized(ctx, x.dtype(), out_shape, [&](auto* dst) {
     using Q = std::remove_pointer_t<decltype(dst)>;
     for (int64_t n = 0; n < N; ++n)
@@ -340,6 +341,74 @@ void qlinear_concat(OpContext& ctx) {
   });
 }
 
+// inputs: X, x_scale, x_zero_point?, y_scale, y_zero_point?; AveragePool's attributes. The
+// output shape comes from the AveragePool kernel (auto_pad, ceil_mode). Each window's codes minus
+// the zero point are summed exactly and scaled by x_scale / count / y_scale. Averages often land on
+// a rounding tie (every value is a multiple of x_scale), where ONNX Runtime's float arithmetic can
+// fall on either side: a few outputs in a hundred differ from ORT's by one quantization step.
+void qlinear_average_pool(OpContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  check_8bit(ctx, x, "X");
+  if (ctx.attr_int("channels_last", 0) != 0) ctx.unsupported("channels_last is not supported");
+  TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "x_scale");
+  TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "y_scale");
+  std::vector<int32_t> codes = widen(ctx, x);
+  Tensor xf(DType::f32, x.shape());  // dequantized: the AveragePool kernel gives the output shape
+  float* px = xf.data<float>();
+  for (size_t i = 0; i < codes.size(); ++i) px[i] = static_cast<float>(codes[i] - qx.zero_point) * qx.scale;
+  std::vector<Tensor> pooled(1);
+  OpContext inner(ctx.node(), 11, {&xf}, pooled, ctx.pool(), ctx.subgraphs());
+  find_op("", "AveragePool")->forward(inner);
+  const Shape& out = pooled[0].shape();
+  size_t nd = out.size() - 2;
+  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape"), strides = ctx.attr_ints("strides");
+  std::vector<int64_t> pads = ctx.attr_ints("pads");
+  if (strides.empty()) strides.assign(nd, 1);
+  if (pads.empty()) pads.assign(2 * nd, 0);
+  std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
+  std::vector<int64_t> begin(nd), in(x.shape().begin() + 2, x.shape().end());
+  for (size_t d = 0; d < nd; ++d) {
+    int64_t total = std::max<int64_t>(0, (out[d + 2] - 1) * strides[d] + kernel[d] - in[d]);
+    begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : auto_pad == "SAME_LOWER" ? total - total / 2
+             : auto_pad == "VALID"    ? 0
+                                      : pads[d];
+  }
+  bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
+  int64_t in_size = product(in, 0, nd), out_size = product(out, 2, out.size());
+  int64_t window = product(kernel, 0, nd);
+  Saturation sat = output_range(ctx, x.dtype());
+  ctx.out(0) = make_quantized(ctx, x.dtype(), out, [&](auto* dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    std::vector<int64_t> lo(nd), hi(nd), pos(nd);
+    for (int64_t plane = 0; plane < out[0] * out[1]; ++plane)
+      for (int64_t o = 0; o < out_size; ++o) {
+        int64_t count = 1;
+        for (int64_t rest = o, d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
+          int64_t at = rest % out[d + 2] * strides[d] - begin[d];
+          rest /= out[d + 2];
+          lo[d] = std::max<int64_t>(at, 0);
+          hi[d] = std::min(at + kernel[d], in[d]);
+          count *= std::max<int64_t>(0, hi[d] - lo[d]);
+        }
+        int64_t sum = 0;
+        if (count > 0) {
+          pos = lo;
+          while (true) {
+            int64_t offset = 0;
+            for (size_t d = 0; d < nd; ++d) offset = offset * in[d] + pos[d];
+            sum += codes[static_cast<size_t>(plane * in_size + offset)] - qx.zero_point;
+            size_t d = nd;
+            while (d-- > 0 && ++pos[d] == hi[d]) pos[d] = lo[d];
+            if (d == static_cast<size_t>(-1)) break;
+          }
+        }
+        auto divisor = static_cast<float>(include_pad ? window : std::max<int64_t>(count, 1));
+        float v = static_cast<float>(sum) * (qx.scale / divisor / qy.scale);
+        dst[plane * out_size + o] = static_cast<Q>(saturate_round(v, static_cast<float>(qy.zero_point), sat));
+      }
+  });
+}
+
 }  // namespace
 
 std::span<const OpDef> contrib_quant_ops() {
@@ -353,6 +422,7 @@ std::span<const OpDef> contrib_quant_ops() {
       {"com.microsoft", "QLinearLeakyRelu", qlinear_leaky_relu},
       {"com.microsoft", "QLinearGlobalAveragePool", qlinear_global_average_pool},
       {"com.microsoft", "QLinearConcat", qlinear_concat},
+      {"com.microsoft", "QLinearAveragePool", qlinear_average_pool},
   };
   return kOps;
 }

@@ -619,5 +619,24 @@ TEST(QuantOps, QLinearConcatRequantizesEachInput) {
   EXPECT_THROW(run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &tall, &s2, &z2}, 1), Error);
 }
 
+TEST(QuantOps, QLinearAveragePoolPaddedWithAndWithoutPadCount) {
+  // (X - 10) * 0.5 = [[0, 5], [10, 15]]; 2x2 windows over one padded pixel on every side.
+  Tensor x = u8s({1, 1, 2, 2}, {10, 20, 30, 40});
+  Tensor x_scale = floats({}, {0.5f});
+  Tensor x_zp = u8s({}, {10});
+  Tensor y_scale = floats({}, {1.f});
+  ir::Node node = make_node("QLinearAveragePool", 4, 1, "com.microsoft");
+  node.attributes.push_back(attr_ints("kernel_shape", {2, 2}));
+  node.attributes.push_back(attr_ints("pads", {1, 1, 1, 1}));
+  Tensor y = run_op(node, {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 1, 3, 3}));
+  // Means over the real pixels: 0, 2.5, 5, 5, 7.5, 10, 10, 12.5, 15 (ties to even).
+  EXPECT_EQ(numbers(y), (std::vector<double>{0, 2, 5, 5, 8, 10, 10, 12, 15}));
+  node.attributes.push_back(attr_int("count_include_pad", 1));
+  Tensor y4 = run_op(node, {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  // Sums / 4: 0, 1.25, 1.25, 2.5, 7.5, 5, 2.5, 6.25, 3.75.
+  EXPECT_EQ(numbers(y4), (std::vector<double>{0, 1, 1, 2, 8, 5, 2, 6, 4}));
+}
+
 }  // namespace
 }  // namespace mcompress::test

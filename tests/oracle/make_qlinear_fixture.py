@@ -6,14 +6,15 @@ x [2,3,4,4] -> QuantizeLinear (SIGNEDNESS) -> QLinearLeakyRelu -> QLinearSigmoid
             -> QLinearMul (with a [1,1,4] constant) -> QLinearGlobalAveragePool
             -> DequantizeLinear -> y [2,3,1,1]
 and the QLinearMul result dequantized as y_mul [2,3,4,4]; QLinearConcat of the LeakyRelu, the
-second quantization of x and the Mul along axis 1, dequantized as y_cat [2,9,4,4].
+second quantization of x and the Mul along axis 1, dequantized as y_cat [2,9,4,4]; a padded 2x2
+QLinearAveragePool of the Mul, dequantized as y_avg [2,3,5,5] (the only output with avgpool_*).
 
 With `matmul` instead of a signedness, the integer-product ops instead, int8 weights with
 per-column scales and zero points: x [4,3,32] -> DynamicQuantizeMatMul (+ bias) -> y_dqmm;
 x -> QuantizeLinear -> MatMulIntegerToFloat (+ bias) -> y_mitf; xt [32,5] -> QuantizeLinear ->
 QGemm (transA, int32 C, alpha, requantized to uint8) -> DequantizeLinear -> y_qgemm [5,16].
 
-usage: make_qlinear_fixture.py OUT.onnx uint8|int8|matmul
+usage: make_qlinear_fixture.py OUT.onnx uint8|int8|avgpool_uint8|avgpool_int8|matmul
 """
 import sys
 
@@ -65,7 +66,8 @@ def main(out, signedness):
     if signedness == "matmul":
         matmul_model(out)
         return
-    signed = signedness == "int8"
+    avgpool_only = signedness.startswith("avgpool_")
+    signed = signedness.endswith("int8") and not signedness.endswith("uint8")
     qt = np.int8 if signed else np.uint8
     zp = lambda v: np.array(v - 128 if signed else v, dtype=qt)  # noqa: E731
     inits = []
@@ -106,13 +108,20 @@ def main(out, signedness):
         helper.make_node("QLinearConcat", [ks, kz, "leaky", ls, lz, "xq2", x2s, x2z, "mul", ms, mz], ["cat"],
                          domain=ms_, axis=1),
         helper.make_node("DequantizeLinear", ["cat", ks, kz], ["y_cat"]),
+        helper.make_node("QLinearAveragePool", ["mul", ms, mz, ps, pz], ["avg"], domain=ms_, kernel_shape=[2, 2],
+                         pads=[1, 1, 1, 1], strides=[1, 1], count_include_pad=0),
+        helper.make_node("DequantizeLinear", ["avg", ps, pz], ["y_avg"]),
     ]
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 1, 1]),
+        helper.make_tensor_value_info("y_mul", TensorProto.FLOAT, [2, 3, 4, 4]),
+        helper.make_tensor_value_info("y_cat", TensorProto.FLOAT, [2, 9, 4, 4]),
+        helper.make_tensor_value_info("y_avg", TensorProto.FLOAT, [2, 3, 5, 5]),
+    ]
+    outputs = outputs[3:] if avgpool_only else outputs[:3]
     graph = helper.make_graph(
         nodes, "qlinear_elementwise",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 1, 1]),
-         helper.make_tensor_value_info("y_mul", TensorProto.FLOAT, [2, 3, 4, 4]),
-         helper.make_tensor_value_info("y_cat", TensorProto.FLOAT, [2, 9, 4, 4])], inits)
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 4])], outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms_, 1)])
     model.ir_version = 8
     onnx.save(model, out)
