@@ -9,7 +9,7 @@
 //   QLinearSigmoid / QLinearLeakyRelu  through a table of the 256 input codes
 //   QLinearGlobalAveragePool  NCHW or (channels_last) NHWC
 //   QLinearConcat  each input requantized to the output's scale and zero point
-//   QLinearAveragePool  through the float AveragePool kernel (NCHW only)
+//   QLinearAveragePool  exact integer window sums, scaled once (NCHW only)
 // B's scale and zero point may be per column ([N]); A's are per tensor. The integer products are
 // the exact ones of quant_ops.cpp (quant::matmul_int32); requantization multiplies in float and
 // rounds half to even, as ONNX Runtime does.
