@@ -15,6 +15,7 @@ std::span<const OpDef> elementwise_ops();
 std::span<const OpDef> shape_ops();
 std::span<const OpDef> nn_ops();
 std::span<const OpDef> quant_ops();
+std::span<const OpDef> contrib_quant_ops();
 std::span<const OpDef> rnn_ops();
 std::span<const OpDef> control_ops();
 

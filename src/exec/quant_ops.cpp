@@ -12,140 +12,10 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels.h"
+#include "quant_kernels.h"
 
 namespace mcompress::exec {
-namespace {
-
-// ---- quantized element types -------------------------------------------------------------
-
-// Saturation range of each quantized dtype; a dtype missing here is not a quantized type we handle
-// (float8 types included: they would need the `saturate` attribute and their own rounding).
-struct QuantType {
-  DType dtype;
-  int32_t lo;
-  int32_t hi;
-};
-
-constexpr QuantType kQuantTypes[] = {
-    {DType::u8, 0, 255},
-    {DType::i8, -128, 127},
-    {DType::u16, 0, 65535},
-    {DType::i16, -32768, 32767},
-    {DType::u4, 0, 15},
-    {DType::i4, -8, 7},
-    {DType::i32, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()},
-};
-
-const QuantType& quant_type(const OpContext& ctx, DType dtype) {
-  for (const QuantType& q : kQuantTypes)
-    if (q.dtype == dtype) return q;
-  ctx.unsupported("quantized type " + std::string(dtype_name(dtype)) + " is not supported");
-}
-
-// Calls f(p) with p a typed pointer to the tensor's integer values; 4-bit types are unpacked
-// first (into int8_t / uint8_t) so every caller sees one element per value.
-template <typename F>
-void visit_quantized(const OpContext& ctx, const Tensor& t, F&& f) {
-  switch (t.dtype()) {
-    case DType::u8:
-      f(t.data<uint8_t>());
-      return;
-    case DType::i8:
-      f(t.data<int8_t>());
-      return;
-    case DType::u16:
-      f(t.data<uint16_t>());
-      return;
-    case DType::i16:
-      f(t.data<int16_t>());
-      return;
-    case DType::i32:
-      f(t.data<int32_t>());
-      return;
-    case DType::u4: {
-      std::vector<uint8_t> v(static_cast<size_t>(t.numel()));
-      for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_uint4(t, i);
-      f(static_cast<const uint8_t*>(v.data()));
-      return;
-    }
-    case DType::i4: {
-      std::vector<int8_t> v(static_cast<size_t>(t.numel()));
-      for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_int4(t, i);
-      f(static_cast<const int8_t*>(v.data()));
-      return;
-    }
-    default:
-      ctx.unsupported("quantized type " + std::string(dtype_name(t.dtype())) + " is not supported");
-  }
-}
-
-std::vector<int32_t> widen(const OpContext& ctx, const Tensor& t) {
-  std::vector<int32_t> v(static_cast<size_t>(t.numel()));
-  visit_quantized(ctx, t, [&](const auto* p) {
-    for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = static_cast<int32_t>(p[i]);
-  });
-  return v;
-}
-
-// A quantized tensor of `dtype` whose elements `fill(dst)` writes, already saturated to the
-// dtype's range; 4-bit types are filled unpacked (one int8_t per value), then packed low nibble
-// first.
-template <typename F>
-Tensor make_quantized(const OpContext& ctx, DType dtype, const Shape& shape, F&& fill) {
-  Tensor out(dtype, shape);
-  switch (dtype) {
-    case DType::u8:
-      fill(out.data<uint8_t>());
-      break;
-    case DType::i8:
-      fill(out.data<int8_t>());
-      break;
-    case DType::u16:
-      fill(out.data<uint16_t>());
-      break;
-    case DType::i16:
-      fill(out.data<int16_t>());
-      break;
-    case DType::i32:
-      fill(out.data<int32_t>());
-      break;
-    case DType::u4:
-    case DType::i4: {
-      std::vector<int8_t> v(static_cast<size_t>(out.numel()));
-      fill(v.data());
-      auto* bytes = reinterpret_cast<uint8_t*>(out.storage().data());
-      for (int64_t i = 0; i < out.numel(); ++i) {
-        auto nibble = static_cast<uint8_t>(v[static_cast<size_t>(i)] & 0x0F);
-        bytes[i / 2] = static_cast<uint8_t>(i % 2 == 0 ? nibble : bytes[i / 2] | (nibble << 4));
-      }
-      break;
-    }
-    default:
-      ctx.unsupported("quantized type " + std::string(dtype_name(dtype)) + " is not supported");
-  }
-  return out;
-}
-
-// The range of a quantized output type as floats; int32 is an input-only type (its range is not
-// exact in float, and no op here produces it by rounding).
-struct Saturation {
-  float lo, hi;
-};
-
-Saturation output_range(const OpContext& ctx, DType dtype) {
-  const QuantType& q = quant_type(ctx, dtype);
-  if (dtype == DType::i32) ctx.unsupported("int32 is not supported as a quantized output type");
-  return {static_cast<float>(q.lo), static_cast<float>(q.hi)};
-}
-
-// round-half-to-even(v) + zero_point, saturated. Exact in float: the zero point and the bounds are
-// small integers, and a rounded value too large for exact addition saturates anyway. NaN goes to
-// the bottom of the range, as in ONNX Runtime (and a NaN cast to an integer would be undefined).
-inline int32_t saturate_round(float v, float zero_point, Saturation sat) {
-  float r = std::nearbyint(v) + zero_point;
-  return static_cast<int32_t>(std::min(sat.hi, std::max(sat.lo, r)));
-}
+namespace quant {
 
 // Element loops run in fixed-width blocks over restrict-qualified pointers: that is what GCC's -O2
 // vectorizer (cheap cost model: known trip count, no aliasing checks) takes, ~6x faster here.
@@ -247,12 +117,6 @@ void for_each_param_run(ThreadPool& pool, const ParamLayout& l, F&& f) {
   });
 }
 
-// Float values of a float tensor: f32 in place, f16/bf16/f64 converted.
-struct FloatValues {
-  std::vector<float> converted;
-  const float* data = nullptr;
-};
-
 FloatValues float_values(const OpContext& ctx, const Tensor& t) {
   FloatValues v;
   if (t.dtype() == DType::f32) {
@@ -266,7 +130,6 @@ FloatValues float_values(const OpContext& ctx, const Tensor& t) {
   return v;
 }
 
-// A float32 tensor converted to `dtype` (f32, f16, bf16).
 Tensor convert_float(const OpContext& ctx, Tensor t, DType dtype) {
   if (dtype == DType::f32) return t;
   if (dtype != DType::f16 && dtype != DType::bf16)
@@ -478,14 +341,6 @@ void gemm_exact_int(ThreadPool& pool, const float* a, const float* b, int32_t* c
                   }
                 });
 }
-
-// numpy.matmul shapes: 1-D operands get a dimension prepended (A) or appended (B) that the output
-// drops; batch dimensions broadcast.
-struct MatMulShape {
-  int64_t M = 1, K = 1, N = 1;
-  Shape out;
-  std::vector<int64_t> a_offsets, b_offsets;  // per output batch, element offset of its matrices
-};
 
 MatMulShape matmul_shape(const OpContext& ctx, const Shape& a, const Shape& b) {
   if (a.empty() || b.empty()) ctx.fail("matmul inputs must have rank >= 1");
@@ -885,8 +740,8 @@ constexpr OpDef kOps[] = {
     {"com.microsoft", "MatMulNBits", matmul_nbits},
 };
 
-}  // namespace
+}  // namespace quant
 
-std::span<const OpDef> quant_ops() { return kOps; }
+std::span<const OpDef> quant_ops() { return quant::kOps; }
 
 }  // namespace mcompress::exec

@@ -401,5 +401,242 @@ TEST(QuantOps, MatMulNBitsDequantizesBlocksAndAddsBias) {
   EXPECT_THROW(run_op(node, {&short_a, &b, &scales}, 1), Error);
 }
 
+// ---- com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul / QGemm --------------------
+
+TEST(QuantOps, MatMulIntegerToFloatPerColumnWithBias) {
+  Tensor a = u8s({2, 3}, {10, 12, 14, 0, 255, 128});
+  Tensor b = i8s({3, 2}, {1, -2, 3, 4, -5, 6});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor b_scale = floats({2}, {0.25f, 2.f});
+  Tensor a_zp = u8s({}, {10});
+  Tensor b_zp = i8s({2}, {1, -2});
+  Tensor bias = floats({2}, {1.f, -1.f});
+  ir::Node node = make_node("MatMulIntegerToFloat", 7, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &b, &a_scale, &b_scale, &a_zp, &b_zp, &bias}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::f32);
+  ASSERT_EQ(y.shape(), (Shape{2, 2}));
+  // A - 10 = [[0,2,4],[-10,245,118]]; B - [1,-2] = [[0,2],[2,6],[-6,8]]: acc [[-20,44],[-218,2414]],
+  // times 0.5 * [0.25, 2], plus [1, -1].
+  EXPECT_EQ(values_f32(y), (std::vector<float>{-1.5f, 43.f, -26.25f, 2413.f}));
+  // Per-tensor scale, no zero points, no bias: acc [[-24,112],[125,1788]] * 0.125.
+  Tensor b_scale1 = floats({1}, {0.25f});
+  Tensor y2 = run_op(make_node("MatMulIntegerToFloat", 4, 1, "com.microsoft"), {&a, &b, &a_scale, &b_scale1}, 1)[0];
+  EXPECT_EQ(values_f32(y2), (std::vector<float>{-3.f, 14.f, 15.625f, 223.5f}));
+  Tensor bad_bias = floats({3}, {0, 0, 0});
+  EXPECT_THROW(run_op(node, {&a, &b, &a_scale, &b_scale, &a_zp, &b_zp, &bad_bias}, 1), Error);
+  Tensor bad_scale = floats({3}, {1, 1, 1});
+  EXPECT_THROW(run_op(node, {&a, &b, &a_scale, &bad_scale, &a_zp, &b_zp}, 1), Error);
+}
+
+TEST(QuantOps, DynamicQuantizeMatMulQuantizesAToUint8) {
+  // A's range [-1, 1.55] gives scale 0.01 and zero point 100: A quantizes to [0, 255], minus the
+  // zero point [-100, 155]; with B = [2, 1]: acc -45, times 0.01 * 0.5.
+  Tensor a = floats({1, 2}, {-1.f, 1.55f});
+  Tensor b = i8s({2, 1}, {2, 1});
+  Tensor b_scale = floats({}, {0.5f});
+  Tensor bias = floats({1}, {1.f});
+  ir::Node node = make_node("DynamicQuantizeMatMul", 5, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &b, &b_scale, nullptr, &bias}, 1)[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 1}));
+  EXPECT_NEAR(values_f32(y)[0], -0.225f + 1.f, kFloatTol);
+}
+
+// A [2,2] int8 minus 1 = [[2,-2],[-1,4]]; B stored [N,K] (transB) minus [0,1,-1] per column gives
+// B^T rows [1,2], [-4,-1], [5,5]: acc [[-2,-6,0],[7,0,15]], plus C [10,0,-5] = [[8,-6,-5],[17,0,10]].
+// alpha * a_scale * b_scale = 2 * 0.5 * [1, 0.5, 0.25].
+struct QGemmCase {
+  Tensor a = i8s({2, 2}, {3, -1, 0, 5});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = i8s({}, {1});
+  Tensor b = i8s({3, 2}, {1, 2, -3, 0, 4, 4});
+  Tensor b_scale = floats({3}, {1.f, 0.5f, 0.25f});
+  Tensor b_zp = i8s({3}, {0, 1, -1});
+  Tensor c = i32s({3}, {10, 0, -5});
+  ir::Node node(size_t inputs) const {
+    ir::Node n = make_node("QGemm", inputs, 1, "com.microsoft");
+    n.attributes.push_back(attr_int("transB", 1));
+    n.attributes.push_back(attr_float("alpha", 2.f));
+    return n;
+  }
+};
+
+TEST(QuantOps, QGemmFloatOutputPerColumnWithBias) {
+  QGemmCase q;
+  Tensor y = run_op(q.node(7), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &q.c}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::f32);
+  ASSERT_EQ(y.shape(), (Shape{2, 3}));
+  EXPECT_EQ(values_f32(y), (std::vector<float>{8.f, -3.f, -1.25f, 17.f, 0.f, 2.5f}));
+  // Without C: [[-2,-6,0],[7,0,15]] scaled.
+  Tensor y2 = run_op(q.node(6), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp}, 1)[0];
+  EXPECT_EQ(values_f32(y2), (std::vector<float>{-2.f, -3.f, 0.f, 7.f, 0.f, 3.75f}));
+}
+
+TEST(QuantOps, QGemmQuantizedOutputRoundsHalfToEven) {
+  QGemmCase q;
+  Tensor y_scale = floats({}, {0.5f});
+  Tensor y_zp = u8s({}, {100});
+  Tensor y = run_op(q.node(9), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &q.c, &y_scale, &y_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::u8);
+  // Float output / 0.5 = [[16,-6,-2.5],[34,0,5]]: -2.5 rounds to -2; plus 100.
+  EXPECT_EQ(numbers(y), (std::vector<double>{116, 94, 98, 134, 100, 105}));
+  Tensor wrong = floats({2}, {1.f, 1.f});
+  EXPECT_THROW(run_op(q.node(6), {&q.a, &q.a_scale, &q.a_zp, &q.b, &wrong, &q.b_zp}, 1), Error);
+  Tensor bad_c = i32s({2}, {1, 2});
+  EXPECT_THROW(run_op(q.node(7), {&q.a, &q.a_scale, &q.a_zp, &q.b, &q.b_scale, &q.b_zp, &bad_c}, 1), Error);
+}
+
+TEST(QuantOps, QGemmTransBMatchesReferenceOnManyTiles) {
+  const int64_t M = 70, K = 300, N = 260;  // two row tiles, two column tiles
+  auto av = random_values<uint8_t>(M * K, 0, 255, 11);
+  auto bv = random_values<int8_t>(K * N, -128, 127, 12);  // logical [K, N]
+  auto zbv = random_values<int8_t>(N, -10, 10, 13);
+  auto cv = random_values<int32_t>(N, -50000, 50000, 14);
+  std::vector<int8_t> bt(static_cast<size_t>(N * K));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) bt[n * K + k] = bv[k * N + n];
+  std::vector<float> bs(N);
+  for (int64_t n = 0; n < N; ++n) bs[n] = 0.001f * static_cast<float>(n + 1);
+  Tensor a = u8s({M, K}, av);
+  Tensor a_scale = floats({}, {0.02f});
+  Tensor a_zp = u8s({}, {131});
+  Tensor b = i8s({N, K}, bt);
+  Tensor b_scale = floats({N}, bs);
+  Tensor b_zp = i8s({N}, zbv);
+  Tensor c = i32s({N}, cv);
+  ir::Node node = make_node("QGemm", 7, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("transB", 1));
+  node.attributes.push_back(attr_float("alpha", 0.5f));
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp, &c}, 1, 3)[0];
+  auto acc = matmul_ref(ints(av), ints(bv), M, K, N, {131}, ints(zbv));
+  std::vector<float> got = values_f32(y);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float want = static_cast<float>(acc[m * N + n] + cv[n]) * (0.02f * (0.5f * bs[n]));
+      ASSERT_NEAR(got[m * N + n], want, kFloatTol * (1 + std::abs(want))) << m << "," << n;
+    }
+}
+
+TEST(QuantOps, QGemmTransAUint8PerTensor) {
+  // A stored transposed: logical [[2,3],[4,5]] minus 2 = [[0,1],[2,3]]; B the identity.
+  Tensor a = u8s({2, 2}, {2, 4, 3, 5});
+  Tensor a_scale = floats({}, {1.f});
+  Tensor a_zp = u8s({}, {2});
+  Tensor b = u8s({2, 2}, {1, 0, 0, 1});
+  Tensor b_scale = floats({}, {0.25f});
+  Tensor b_zp = u8s({}, {0});
+  ir::Node node = make_node("QGemm", 6, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("transA", 1));
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp}, 1)[0];
+  EXPECT_EQ(values_f32(y), (std::vector<float>{0.f, 0.25f, 0.5f, 0.75f}));
+}
+
+// ---- com.microsoft QLinearAdd / QLinearMul / QLinearSigmoid / QLinearLeakyRelu / QLinearGlobalAveragePool
+
+TEST(QuantOps, QLinearAddBroadcastsAndRoundsHalfToEven) {
+  Tensor a = u8s({2, 2}, {10, 20, 30, 40});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = u8s({}, {10});
+  Tensor b = u8s({2}, {4, 8});
+  Tensor b_scale = floats({}, {0.25f});
+  Tensor c_scale = floats({}, {2.f});
+  Tensor c_zp = u8s({}, {5});
+  // (A - 10) * 0.5 = [0, 5, 10, 15], B * 0.25 = [1, 2] per column: sums [1, 7, 11, 17] / 2 =
+  // [0.5, 3.5, 5.5, 8.5] → 0, 4, 6, 8; plus 5.
+  ir::Node node = make_node("QLinearAdd", 8, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, nullptr, &c_scale, &c_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::u8);
+  EXPECT_EQ(y.shape(), (Shape{2, 2}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{5, 9, 11, 13}));
+}
+
+TEST(QuantOps, QLinearMulInt8) {
+  Tensor a = i8s({2}, {-3, 4});
+  Tensor a_scale = floats({}, {0.5f});
+  Tensor a_zp = i8s({}, {-1});
+  Tensor b = i8s({2}, {3, 2});
+  Tensor b_scale = floats({}, {1.f});
+  Tensor b_zp = i8s({}, {0});
+  Tensor c_scale = floats({}, {0.8f});
+  Tensor c_zp = i8s({}, {3});
+  // (A + 1) * B = [-6, 10], times 0.5 * 1 / 0.8 = 0.625: [-3.75, 6.25] → -4, 6; plus 3.
+  ir::Node node = make_node("QLinearMul", 8, 1, "com.microsoft");
+  Tensor y = run_op(node, {&a, &a_scale, &a_zp, &b, &b_scale, &b_zp, &c_scale, &c_zp}, 1)[0];
+  ASSERT_EQ(y.dtype(), DType::i8);
+  EXPECT_EQ(numbers(y), (std::vector<double>{-1, 9}));
+}
+
+TEST(QuantOps, QLinearSigmoidAndLeakyRelu) {
+  Tensor x = u8s({3}, {0, 128, 255});
+  Tensor x_scale = floats({}, {0.1f});
+  Tensor x_zp = u8s({}, {128});
+  Tensor y_scale = floats({}, {1.f / 256});
+  // sigmoid(-12.8, 0, 12.7) * 256 = 0.0007, 128, 255.99 → 0, 128, 255 (saturated).
+  Tensor y = run_op(make_node("QLinearSigmoid", 4, 1, "com.microsoft"), {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  EXPECT_EQ(numbers(y), (std::vector<double>{0, 128, 255}));
+  Tensor xi = i8s({3}, {-100, 0, 50});
+  Tensor yi_scale = floats({}, {0.05f});
+  ir::Node leaky = make_node("QLinearLeakyRelu", 4, 1, "com.microsoft");
+  leaky.attributes.push_back(attr_float("alpha", 0.1f));
+  // -10, 0, 5 → -1, 0, 5 → / 0.05.
+  Tensor yi = run_op(leaky, {&xi, &x_scale, nullptr, &yi_scale}, 1)[0];
+  ASSERT_EQ(yi.dtype(), DType::i8);
+  EXPECT_EQ(numbers(yi), (std::vector<double>{-20, 0, 100}));
+}
+
+TEST(QuantOps, QLinearGlobalAveragePoolNchwAndNhwc) {
+  Tensor x_scale = floats({}, {0.5f});
+  Tensor x_zp = u8s({}, {1});
+  Tensor y_scale = floats({}, {0.25f});
+  Tensor y_zp = u8s({}, {2});
+  // Channel sums minus 4 * 1: 6 and 37, times 0.5 / (0.25 * 4): 3 and 18.5 → 18; plus 2.
+  Tensor x = u8s({1, 2, 2, 2}, {1, 2, 3, 4, 10, 10, 10, 11});
+  ir::Node node = make_node("QLinearGlobalAveragePool", 5, 1, "com.microsoft");
+  Tensor y = run_op(node, {&x, &x_scale, &x_zp, &y_scale, &y_zp}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 2, 1, 1}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{5, 20}));
+  Tensor x_nhwc = u8s({1, 2, 2, 2}, {1, 10, 2, 10, 3, 10, 4, 11});
+  node.attributes.push_back(attr_int("channels_last", 1));
+  Tensor y2 = run_op(node, {&x_nhwc, &x_scale, &x_zp, &y_scale, &y_zp}, 1)[0];
+  EXPECT_EQ(y2.shape(), (Shape{1, 1, 1, 2}));
+  EXPECT_EQ(numbers(y2), (std::vector<double>{5, 20}));
+}
+
+TEST(QuantOps, QLinearConcatRequantizesEachInput) {
+  Tensor y_scale = floats({}, {1.f});
+  Tensor y_zp = u8s({}, {100});
+  Tensor x1 = u8s({1, 2}, {10, 20});  // (x - 10) * 0.5 = 0, 5
+  Tensor s1 = floats({}, {0.5f});
+  Tensor z1 = u8s({}, {10});
+  Tensor x2 = u8s({1, 1}, {3});  // 3 * 2 = 6
+  Tensor s2 = floats({}, {2.f});
+  Tensor z2 = u8s({}, {0});
+  ir::Node node = make_node("QLinearConcat", 8, 1, "com.microsoft");
+  node.attributes.push_back(attr_int("axis", -1));
+  Tensor y = run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &x2, &s2, &z2}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 3}));
+  EXPECT_EQ(numbers(y), (std::vector<double>{100, 105, 106}));
+  Tensor tall = u8s({2, 1}, {3, 3});
+  EXPECT_THROW(run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &tall, &s2, &z2}, 1), Error);
+}
+
+TEST(QuantOps, QLinearAveragePoolPaddedWithAndWithoutPadCount) {
+  // (X - 10) * 0.5 = [[0, 5], [10, 15]]; 2x2 windows over one padded pixel on every side.
+  Tensor x = u8s({1, 1, 2, 2}, {10, 20, 30, 40});
+  Tensor x_scale = floats({}, {0.5f});
+  Tensor x_zp = u8s({}, {10});
+  Tensor y_scale = floats({}, {1.f});
+  ir::Node node = make_node("QLinearAveragePool", 4, 1, "com.microsoft");
+  node.attributes.push_back(attr_ints("kernel_shape", {2, 2}));
+  node.attributes.push_back(attr_ints("pads", {1, 1, 1, 1}));
+  Tensor y = run_op(node, {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  EXPECT_EQ(y.shape(), (Shape{1, 1, 3, 3}));
+  // Means over the real pixels: 0, 2.5, 5, 5, 7.5, 10, 10, 12.5, 15 (ties to even).
+  EXPECT_EQ(numbers(y), (std::vector<double>{0, 2, 5, 5, 8, 10, 10, 12, 15}));
+  node.attributes.push_back(attr_int("count_include_pad", 1));
+  Tensor y4 = run_op(node, {&x, &x_scale, &x_zp, &y_scale}, 1)[0];
+  // Sums / 4: 0, 1.25, 1.25, 2.5, 7.5, 5, 2.5, 6.25, 3.75.
+  EXPECT_EQ(numbers(y4), (std::vector<double>{0, 1, 1, 2, 8, 5, 2, 6, 4}));
+}
+
 }  // namespace
 }  // namespace mcompress::test
