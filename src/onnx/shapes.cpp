@@ -126,6 +126,14 @@ std::optional<onnx::TensorShapeProto> contrib_shape(const onnx::NodeProto& n,
     out.mutable_dim(out.dim_size() - 1)->set_dim_value(*cols);
     return out;
   }
+  if (n.op_type() == "QGemm") {  // [M, K] x [K, N] with transA / transB
+    const auto* b = shape_of(3);
+    if (a->dim_size() != 2 || !b || b->dim_size() != 2) return std::nullopt;
+    onnx::TensorShapeProto y;
+    *y.add_dim() = a->dim(attr("transA").value_or(0) ? 1 : 0);
+    *y.add_dim() = b->dim(attr("transB").value_or(0) ? 0 : 1);
+    return y;
+  }
   if (n.op_type() == "MatMulIntegerToFloat") {
     const auto* b = shape_of(1);
     if (!b || b->dim_size() != 2) return std::nullopt;

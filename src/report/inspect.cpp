@@ -78,20 +78,47 @@ std::optional<std::vector<int64_t>> conv_output(const ir::Node& n, const std::ve
   return out;
 }
 
-bool has_macs(const ir::Node& n) {
-  if (n.domain == "com.microsoft") return n.op_type == "MatMulNBits";
-  return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
+// The ops that multiply and add: their float, integer and quantized forms, by the computation
+// they share and where their two operands sit.
+enum class MacKind { conv, gemm, matmul, matmul_nbits };
+struct MacOp {
+  std::string_view domain;
+  std::string_view op_type;
+  MacKind kind;
+  size_t a, b;  // operand inputs
+};
+constexpr MacOp kMacOps[] = {
+    {"", "Conv", MacKind::conv, 0, 1},
+    {"", "ConvInteger", MacKind::conv, 0, 1},
+    {"", "QLinearConv", MacKind::conv, 0, 3},
+    {"", "Gemm", MacKind::gemm, 0, 1},
+    {"com.microsoft", "QGemm", MacKind::gemm, 0, 3},
+    {"", "MatMul", MacKind::matmul, 0, 1},
+    {"", "MatMulInteger", MacKind::matmul, 0, 1},
+    {"", "QLinearMatMul", MacKind::matmul, 0, 3},
+    {"com.microsoft", "MatMulIntegerToFloat", MacKind::matmul, 0, 1},
+    {"com.microsoft", "MatMulNBits", MacKind::matmul_nbits, 0, 1},
+};
+
+const MacOp* mac_op(const ir::Node& n) {
+  std::string_view domain = n.is_default_domain() ? "" : std::string_view(n.domain);
+  for (const auto& row : kMacOps)
+    if (row.domain == domain && row.op_type == n.op_type) return &row;
+  return nullptr;
 }
+
+bool has_macs(const ir::Node& n) { return mac_op(n) != nullptr; }
 
 }  // namespace
 
 std::optional<int64_t> node_macs(const ir::Node& n, const ShapeMap& shapes) {
-  if (!has_macs(n)) return std::nullopt;
-  if (n.inputs.size() < 2 || n.outputs.empty()) return std::nullopt;
-  const auto* a = known_dims(shapes, n.inputs[0]);
-  const auto* b = known_dims(shapes, n.inputs[1]);
+  const MacOp* op = mac_op(n);
+  if (!op) return std::nullopt;
+  if (n.inputs.size() <= std::max(op->a, op->b) || n.outputs.empty()) return std::nullopt;
+  const auto* a = known_dims(shapes, n.inputs[op->a]);
+  const auto* b = known_dims(shapes, n.inputs[op->b]);
   const auto* y = known_dims(shapes, n.outputs[0]);
-  if (n.op_type == "Conv") {
+  if (op->kind == MacKind::conv) {
     if (!a || !b) return std::nullopt;
     std::optional<std::vector<int64_t>> out;
     if (y) out = *y;
@@ -99,18 +126,18 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeMap& shapes) {
     if (!out || b->size() < 3) return std::nullopt;
     return product(*out) * product(*b, 1);
   }
-  if (n.op_type == "Gemm") {
+  if (op->kind == MacKind::gemm) {
     if (!a || !b || a->size() != 2 || b->size() != 2) return std::nullopt;
     int64_t m = n.attr_int("transA", 0) ? (*a)[1] : (*a)[0];
     int64_t k = n.attr_int("transA", 0) ? (*a)[0] : (*a)[1];
     int64_t cols = n.attr_int("transB", 0) ? (*b)[0] : (*b)[1];
     return m * k * cols;
   }
-  if (n.op_type == "MatMulNBits") {  // y = a · dequantized B: K products per output element
+  if (op->kind == MacKind::matmul_nbits) {  // y = a · dequantized B: K products per output element
     if (!y) return std::nullopt;
     return product(*y) * n.attr_int("K", 0);
   }
-  if (n.op_type == "MatMul") {
+  if (op->kind == MacKind::matmul) {
     if (!a || !b || a->empty() || b->empty()) return std::nullopt;
     int64_t k = a->back();
     if (y) return product(*y) * k;
