@@ -27,7 +27,10 @@ struct QuantizeOptions {
   QuantFormat format = QuantFormat::qdq;     // static only
   std::optional<Granularity> granularity;    // unset: channel for 8 bits, block for 4
   int64_t block_size = 32;                   // 4 bits: 16..256, a power of two
-  bool asymmetric = false;                   // weights; activations are asymmetric u8 unless int8
+  // Weights with zero points (--asymmetric) or without (--symmetric); unset: zero points for 4 bits
+  // (better output SQNR on every model measured: ViT +1.8 dB, CNN +3 dB, PaddleOCR rec +5 dB),
+  // symmetric for 8. Activations are asymmetric u8 unless int8.
+  std::optional<bool> asymmetric;
   DType activation_type = DType::u8;         // static: u8 or i8
   CalibMethod calib_method = CalibMethod::minmax;
   int64_t calib_samples = 0;                 // 0 = all of --calib
@@ -42,6 +45,7 @@ struct QuantizeOptions {
   int threads = 0;                           // 0 = all cores; output does not depend on it
 
   QuantMode effective_mode(bool have_calibration) const;
+  bool asymmetric_weights() const { return asymmetric.value_or(bits == 4); }
   // Throws usage errors naming the flag (e.g. --block-size 48, --bits 4 --mode static).
   void validate() const;
 };
