@@ -137,8 +137,8 @@ void register_quantize(CLI::App& app) {
              "Weight scales per tensor | channel | block (default: channel for 8 bits, block for 4)");
   cmd->add_option("--block-size", q.block_size, "4 bits: weights per scale, a power of two 16..256 (default 32)");
   auto* asym = cmd->add_flag_callback("--asymmetric", [&q] { q.asymmetric = true; },
-                                      "Weights with zero points (default for 4 bits; 8 bits: symmetric)");
-  cmd->add_flag_callback("--symmetric", [&q] { q.asymmetric = false; }, "Weights without zero points (default for 8 bits)")
+                                      "Weights with zero points (default for --bits 4 and --mode weight)");
+  cmd->add_flag_callback("--symmetric", [&q] { q.asymmetric = false; }, "Weights without zero points (default for --mode dynamic)")
       ->excludes(asym);
   add_choice(*cmd, "--weight-form", q.weight_form, kWeightForms,
              "--mode weight: dequantize (DequantizeLinear, default; ONNX Runtime dequantizes on every run) or "

@@ -10,7 +10,11 @@
 // Preconditions: weights are initializers of the main graph (cleanup moves Constant nodes there
 //   first), not graph inputs. Nodes and weights that --exclude matches are left alone.
 // Math: quant/quant.h; per-channel scales follow the op's output channels (Conv axis 0,
-//   ConvTranspose axis 1, MatMul the last axis, Gemm N).
+//   ConvTranspose axis 1, MatMul the last axis, Gemm N). --mode weight uses zero points by default
+//   (the compute stays float, so they cost nothing at run time): on glyph pages PaddleOCR rec
+//   reaches cosine 0.9985 and det 0.9988 against 0.9745 / 0.9890 symmetric, with near-equal
+//   weight errors (a few 1x1 and depthwise Conv layers decide it); the bundled CNN / ViT stay at
+//   46 dB output SQNR, cls 0.9980 (symmetric 0.9996). --symmetric restores ONNX Runtime's default.
 // Known gaps: weights in If/Loop subgraphs; MatMul with the constant on the left; IR < 4 models
 //   (initializers listed as graph inputs are left alone).
 #include <fmt/format.h>
