@@ -136,7 +136,10 @@ void register_quantize(CLI::App& app) {
   add_choice(*cmd, "--granularity", q.granularity, kGranularities,
              "Weight scales per tensor | channel | block (default: channel for 8 bits, block for 4)");
   cmd->add_option("--block-size", q.block_size, "4 bits: weights per scale, a power of two 16..256 (default 32)");
-  cmd->add_flag("--asymmetric", q.asymmetric, "Weights with zero points (default: symmetric)");
+  auto* asym = cmd->add_flag_callback("--asymmetric", [&q] { q.asymmetric = true; },
+                                      "Weights with zero points (default for --bits 4 and --mode weight)");
+  cmd->add_flag_callback("--symmetric", [&q] { q.asymmetric = false; }, "Weights without zero points (default for --mode dynamic)")
+      ->excludes(asym);
   add_choice(*cmd, "--weight-form", q.weight_form, kWeightForms,
              "--mode weight: dequantize (DequantizeLinear, default; ONNX Runtime dequantizes on every run) or "
              "cast-mul (Cast + Mul, folded once at load: float32 speed)");

@@ -112,7 +112,7 @@ class DynamicRewriter {
       Shape scale_shape(static_cast<size_t>(w.rank()), 1);
       scale_shape[1] = w.shape()[0];
       // ConvInteger reads one weight zero point: per channel only when symmetric.
-      int64_t axis = rw_.options.asymmetric ? -1 : 0;
+      int64_t axis = rw_.options.asymmetric_weights() ? -1 : 0;
       WeightQ q = weight(n, w_name, w, axis, 1.0f, scale_shape, false);
       ir::Node conv = edit::make_node("ConvInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
                                       rw_.fresh(base + "_ConvInteger"), n.attributes);

@@ -21,7 +21,7 @@ void QuantizeOptions::validate() const {
   if (bits == 4 && granularity && granularity != Granularity::block)
     throw_usage("--bits 4: MatMulNBits is blocked; --granularity must be block");
   if (bits == 16 && (granularity || asymmetric))
-    throw_usage("--bits 16 (float16) takes no --granularity or --asymmetric");
+    throw_usage("--bits 16 (float16) takes no --granularity, --asymmetric or --symmetric");
   if (format == QuantFormat::qoperator && mode && !is_static)
     throw_usage("--format qoperator: only for --mode static (dynamic already emits ONNX Runtime's QOperator form)");
   if (activation_type != DType::u8 && activation_type != DType::i8)

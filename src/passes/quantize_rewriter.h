@@ -1,7 +1,9 @@
 #pragma once
 // What the data-free quantizers (weight-only, dynamic, int4, fp16) share: which nodes they
 // rewrite (one table), and the rewrite state (fresh names, new initializers, report rows).
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "graph_edit.h"
@@ -39,6 +41,8 @@ struct Rewriter {
   // A new initializer under a fresh name built from `base`; returns the name.
   std::string add_init(const std::string& base, Tensor t);
   std::string fresh(const std::string& base) { return names.fresh(base); }
+  // `n` more rewrites follow (the progress lines' total; a caller may announce more first).
+  void expect(size_t n) { total = std::max(total, done + n); }
   // One report row and one progress line.
   void report(const std::string& weight, const std::string& op_type, const Tensor& w, int64_t bytes_after,
               double rel_error, const std::string& to, const std::string& action);
@@ -59,7 +63,8 @@ Tensor zero_point_tensor(const std::vector<int32_t>& zp, DType dtype, Shape shap
 Tensor transpose_2d(const Tensor& w);
 int64_t total_bytes(std::initializer_list<const Tensor*> tensors);
 
-void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites);
+// `note` follows the format in the progress line and report (e.g. why a layer stays at 8 bits).
+void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites, std::string_view note = {});
 void rewrite_dynamic(Rewriter& rw, const std::vector<Site>& sites);
 void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites);
 void rewrite_fp16(Rewriter& rw);

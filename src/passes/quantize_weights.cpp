@@ -10,7 +10,11 @@
 // Preconditions: weights are initializers of the main graph (cleanup moves Constant nodes there
 //   first), not graph inputs. Nodes and weights that --exclude matches are left alone.
 // Math: quant/quant.h; per-channel scales follow the op's output channels (Conv axis 0,
-//   ConvTranspose axis 1, MatMul the last axis, Gemm N).
+//   ConvTranspose axis 1, MatMul the last axis, Gemm N). --mode weight uses zero points by default
+//   (the compute stays float, so they cost nothing at run time): on glyph pages PaddleOCR rec
+//   reaches cosine 0.9985 and det 0.9988 against 0.9745 / 0.9890 symmetric, with near-equal
+//   weight errors (a few 1x1 and depthwise Conv layers decide it); the bundled CNN / ViT stay at
+//   46 dB output SQNR, cls 0.9980 (symmetric 0.9996). --symmetric restores ONNX Runtime's default.
 // Known gaps: weights in If/Loop subgraphs; MatMul with the constant on the left; IR < 4 models
 //   (initializers listed as graph inputs are left alone).
 #include <fmt/format.h>
@@ -155,8 +159,8 @@ void Rewriter::report(const std::string& weight, const std::string& op_type, con
 }
 
 quant::QuantParams Rewriter::int8_params(const Tensor& w, int64_t axis) {
-  bool per_channel = options.granularity.value_or(Granularity::channel) == Granularity::channel && axis >= 0;
-  return quant::choose_params(w, DType::i8, !options.asymmetric, per_channel ? axis : -1, 0, quant::RangeMethod::minmax,
+  bool per_channel = options.granularity != Granularity::tensor && axis >= 0;
+  return quant::choose_params(w, DType::i8, !options.asymmetric_weights(), per_channel ? axis : -1, 0, quant::RangeMethod::minmax,
                               &pool);
 }
 
@@ -202,10 +206,10 @@ int64_t total_bytes(std::initializer_list<const Tensor*> tensors) {
   return n;
 }
 
-void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
+void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites, std::string_view note) {
   std::map<std::string, const Site*> first;  // one rewrite per weight; its axis from the first reader
   for (const Site& s : sites) first.emplace(s.weight, &s);
-  rw.total = first.size();
+  rw.expect(first.size());
   const int64_t opset = rw.model.opset("");
   std::vector<ir::Node> dequant;
   auto inits = edit::initializer_map(rw.g);
@@ -249,13 +253,41 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites) {
       std::string s_name = rw.add_init(name + "_scale", Tensor::from_values<float>(DType::f32, ps, std::span<const float>(p.scale)));
       dequant.push_back(edit::make_node("Mul", {centred, s_name}, {name}, rw.fresh(name + "_Mul")));
     }
-    rw.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}", granularity_name(p)), "quantize_int8_weight");
+    rw.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}{}", granularity_name(p), note), "quantize_int8_weight");
     inits[name]->tensor = Tensor();  // free the float weight now: peak memory stays near the input's
   }
   std::erase_if(rw.g.initializers, [&](const ir::NamedTensor& t) { return first.count(t.name) > 0; });
   rw.g.nodes.insert(rw.g.nodes.begin(), std::make_move_iterator(dequant.begin()), std::make_move_iterator(dequant.end()));
   rw.finish();
 }
+
+namespace {
+
+// --bits 4 with the layers whose output is a graph output (the final classifier) at int8,
+// weight-only (see quantize_int4.cpp). Their node indices move when the int4 rewrite replaces
+// nodes, so they are found again by output name.
+void rewrite_int4_int8_output(Rewriter& rw, std::vector<Site> sites) {
+  std::set<std::string> graph_outputs;
+  for (const ir::ValueInfo& o : rw.g.outputs) graph_outputs.insert(o.name);
+  std::map<std::string, std::string> output_layers;  // node output -> weight
+  std::erase_if(sites, [&](const Site& s) {
+    const std::string& y = rw.g.nodes[s.node].outputs[0];
+    if (!graph_outputs.count(y)) return false;
+    output_layers[y] = s.weight;
+    return true;
+  });
+  rw.expect(sites.size() + output_layers.size());
+  rewrite_int4(rw, sites);
+  std::vector<Site> kept;
+  for (size_t i = 0; i < rw.g.nodes.size(); ++i) {
+    const ir::Node& n = rw.g.nodes[i];
+    auto it = n.outputs.empty() ? output_layers.end() : output_layers.find(n.outputs[0]);
+    if (it != output_layers.end()) kept.push_back({i, it->second});
+  }
+  rewrite_weight_only(rw, kept, " (output layer kept at 8 bits)");
+}
+
+}  // namespace
 
 PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, const ProgressFn& progress) {
   options.validate();
@@ -286,7 +318,7 @@ PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, co
     if (!sites.empty() && !already.empty())
       rw.result.warnings.push_back(
           fmt::format("the model already holds quantized ops ({}); only the weights still in float were quantized", already));
-    if (options.bits == 4) rewrite_int4(rw, sites);
+    if (options.bits == 4) rewrite_int4_int8_output(rw, std::move(sites));
     if (options.bits == 8 && mode == QuantMode::dynamic) rewrite_dynamic(rw, sites);
     if (options.bits == 8 && mode == QuantMode::weight) rewrite_weight_only(rw, sites);
   }

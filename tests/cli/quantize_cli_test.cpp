@@ -30,6 +30,8 @@ TEST(QuantizeCli, BadFlagValuesAreUsageErrors) {
                                                                 {"--bits", "4", "--block-size", "512"},
                                                                 {"--bits", "4", "--mode", "static"},
                                                                 {"--bits", "16", "--mode", "dynamic"},
+                                                                {"--bits", "16", "--symmetric"},
+                                                                {"--bits", "4", "--symmetric", "--asymmetric"},
                                                                 {"--granularity", "block"},
                                                                 {"--mode", "static"},
                                                                 {"--mode", "dynamic", "--calib", "x.npy"},

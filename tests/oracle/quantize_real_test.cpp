@@ -29,6 +29,16 @@ std::string input_spec(const std::string& name) {
   return {};
 }
 
+// PaddleOCR sees text: synthetic glyph lines at each model's input shape (make_text_pages.py).
+// make_inputs.py's "text" fill (solid bars) makes the detector output an almost all-zero map,
+// and its noise fills give the recognizer nothing to read, so neither tests much.
+std::string ocr_inputs(const std::string& name) {
+  if (name == "ppocr_rec") return "pages:4:48x320";
+  if (name == "ppocr_cls") return "pages:4:48x192";
+  if (name == "ppocr_det") return "pages:1";
+  return input_spec(name);
+}
+
 struct Case {
   std::string model, mode;
   double min_cosine;
@@ -50,7 +60,7 @@ TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto checked = run({python(), "-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", out.string()});
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
-  auto compared = compare_in_ort(in, out, make_inputs(input_spec(c.model), dir));
+  auto compared = compare_in_ort(in, out, make_inputs_or_pages(ocr_inputs(c.model), dir));
   ASSERT_FALSE(compared.empty());
   for (const auto& o : compared) {
     RecordProperty("cosine_" + o.name, std::to_string(o.fidelity.cosine()));
@@ -58,15 +68,19 @@ TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   }
 }
 
-// cls meets the issue's 0.99 in every mode. rec and det (1x3x640x640, "text" input) are very
-// sensitive to int8 convolution weights even per channel: their floors are what this build
-// measures (rec 0.9887 / 0.967, det 0.938 / 0.983); see the issue note.
+// The issue's floor is 0.99. Measured on glyph pages: cls weight 0.9980, dynamic 0.9976; rec weight
+// 0.9985, det weight 0.9988 (per-channel zero points, the --mode weight default; symmetric gave
+// 0.9745 / 0.9890). --mode dynamic misses it on rec (0.9745) and det (0.9580): ConvInteger takes
+// one weight zero point per tensor, so its Conv weights stay symmetric, and the loss is there, in a
+// few Conv layers (rec with MatMul and Gemm weights only: 0.9999). Alone, rec's first depthwise
+// conv2d_157 (16x1x3x3, 0.46 % weight error) gives 0.979, det's conv2d_399 / 403 / 395 give
+// 0.993 / 0.995 / 0.997. The dynamic floors are what this build measures.
 INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
                          ::testing::Values(Case{"ppocr_cls", "weight", 0.99}, Case{"ppocr_cls", "dynamic", 0.99},
                                            Case{"ppocr_cls", "int4", 0.99}, Case{"ppocr_cls", "fp16", 0.9999},
-                                           Case{"ppocr_rec", "weight", 0.985}, Case{"ppocr_rec", "dynamic", 0.96},
+                                           Case{"ppocr_rec", "weight", 0.99}, Case{"ppocr_rec", "dynamic", 0.97},
                                            Case{"ppocr_rec", "int4", 0.99}, Case{"ppocr_rec", "fp16", 0.9999},
-                                           Case{"ppocr_det", "weight", 0.93}, Case{"ppocr_det", "dynamic", 0.975},
+                                           Case{"ppocr_det", "weight", 0.99}, Case{"ppocr_det", "dynamic", 0.95},
                                            Case{"ppocr_det", "fp16", 0.999}),
                          [](const auto& info) { return info.param.model + "_" + info.param.mode; });
 

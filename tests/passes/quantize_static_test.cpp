@@ -247,16 +247,6 @@ struct PaddleCase {
   double min_layer_sqnr_db = passes::QuantizeOptions{}.min_layer_sqnr_db;
 };
 
-// "pages:N" -> N synthetic text pages (tests/passes/make_text_pages.py), else a make_inputs spec.
-fs::path inputs_for(const std::string& spec, const fs::path& dir, int seed) {
-  if (!spec.starts_with("pages:")) return make_inputs(spec, dir, seed);
-  fs::path out = dir / "pages.npz";
-  auto r = run({python(), (source_dir() / "tests" / "passes" / "make_text_pages.py").string(), out.string(),
-                spec.substr(6), std::to_string(seed)});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return out;
-}
-
 class StaticPaddle : public ::testing::TestWithParam<PaddleCase> {};
 
 TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
@@ -266,8 +256,8 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   fs::path dir = temp_dir("static_" + c.name);
   fs::create_directories(dir / "calib");
   fs::create_directories(dir / "eval");
-  fs::path calib = inputs_for(c.calib_spec, dir / "calib", 7);
-  fs::path eval = inputs_for(c.eval_spec, dir / "eval", 1);
+  fs::path calib = make_inputs_or_pages(c.calib_spec, dir / "calib", 7);
+  fs::path eval = make_inputs_or_pages(c.eval_spec, dir / "eval", 1);
   auto o = static_options(0);
   o.calib_batch_size = 1;
   o.min_layer_sqnr_db = c.min_layer_sqnr_db;

@@ -20,6 +20,20 @@ fs::path make_inputs(const std::string& spec, const fs::path& dir, int seed) {
   return out;
 }
 
+fs::path make_inputs_or_pages(const std::string& spec, const fs::path& dir, int seed) {
+  if (!spec.starts_with("pages:")) return make_inputs(spec, dir, seed);
+  std::string count = spec.substr(6), size = "640";
+  if (auto colon = count.find(':'); colon != std::string::npos) {
+    size = count.substr(colon + 1);
+    count.resize(colon);
+  }
+  fs::path out = dir / "pages.npz";
+  auto r = run({python(), (source_dir() / "tests" / "passes" / "make_text_pages.py").string(), out.string(), count,
+                std::to_string(seed), size});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return out;
+}
+
 fs::path ort_outputs(const fs::path& model, const fs::path& inputs, const fs::path& out_npz,
                      const std::string& optimization) {
   auto r = run({"node", ort_run_script().string(), model.string(), inputs.string(), out_npz.string(), "--optimization",

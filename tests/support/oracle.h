@@ -7,6 +7,9 @@ namespace mcompress::test {
 
 // Writes deterministic inputs for an input spec (tools/make_inputs.py syntax) into dir/inputs.npz.
 std::filesystem::path make_inputs(const std::string& spec, const std::filesystem::path& dir, int seed = 1);
+// "pages:N" or "pages:N:HxW" -> N synthetic text pages (tests/passes/make_text_pages.py; 640x640
+// by default, one text line when H < 100) in dir/pages.npz, as input "x"; else make_inputs.
+std::filesystem::path make_inputs_or_pages(const std::string& spec, const std::filesystem::path& dir, int seed = 1);
 
 // Runs MODEL in ONNX Runtime (tools/oracle/ort_run.js) on INPUTS; returns the outputs' .npz path.
 // Fails the current test (and returns an empty path) when ORT refuses the model.
