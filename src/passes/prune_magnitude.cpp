@@ -217,7 +217,7 @@ std::vector<Masked> masks_for(ir::Model& model, const PruneOptions& options, std
   if (options.method == PruneMethod::nm) {
     for (const Prunable& p : weights) {
       if (p.reduce % options.m() != 0) {
-        skip.push_back(fmt::format("{}: reduction size {} is not a multiple of {}, left dense", p.ref.name(), p.reduce, options.m()));
+        skip.push_back(fmt::format("{}: reduction size {} is not a multiple of {}", p.ref.name(), p.reduce, options.m()));
         continue;
       }
       add(p, keep_nm(p, values(p), options.n(), options.m()));
