@@ -143,11 +143,29 @@ std::optional<onnx::TensorShapeProto> contrib_shape(const onnx::NodeProto& n,
   return std::nullopt;
 }
 
-void type_contrib_outputs(onnx::ModelProto& proto) {
+using ContribOutputs = std::map<std::string, ContribOutput>;
+
+// The found types and shapes as value_info of the skeleton (replacing any of the same name).
+void write_contrib_outputs(onnx::ModelProto& proto, const ContribOutputs& added) {
+  auto* g = proto.mutable_graph();
+  auto* infos = g->mutable_value_info();
+  for (int i = infos->size(); i-- > 0;)
+    if (added.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
+  for (const auto& [name, out] : added) {
+    auto* v = g->add_value_info();
+    v->set_name(name);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(out.elem);
+    if (out.shape) *v->mutable_type()->mutable_tensor_type()->mutable_shape() = *out.shape;
+  }
+}
+
+// `added` carries over between the rounds of infer_shapes: a later round starts from what the
+// first found and normally needs one pass to confirm it, not one per contrib op again.
+void type_contrib_outputs(onnx::ModelProto& proto, ContribOutputs& added) {
   bool any = false;
   for (const auto& n : proto.graph().node()) any |= !is_onnx_domain(n.domain());
   if (!any) return;
-  std::map<std::string, ContribOutput> added;
+  if (!added.empty()) write_contrib_outputs(proto, added);
   for (int pass = 0; pass < 64; ++pass) {
     onnx::ModelProto typed = proto;
     try {
@@ -184,18 +202,7 @@ void type_contrib_outputs(onnx::ModelProto& proto) {
       }
     }
     if (!grew) break;
-    auto* g = proto.mutable_graph();
-    std::set<std::string> names;
-    for (const auto& [name, _] : added) names.insert(name);
-    auto* infos = g->mutable_value_info();
-    for (int i = infos->size(); i-- > 0;)
-      if (names.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
-    for (const auto& [name, out] : added) {
-      auto* v = g->add_value_info();
-      v->set_name(name);
-      v->mutable_type()->mutable_tensor_type()->set_elem_type(out.elem);
-      if (out.shape) *v->mutable_type()->mutable_tensor_type()->mutable_shape() = *out.shape;
-    }
+    write_contrib_outputs(proto, added);
   }
 }
 
@@ -211,6 +218,7 @@ std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const Sha
   // Shape inference and folding feed each other: inferred shapes let Shape nodes fold, folded
   // values let Reshape & co. infer. A few rounds reach the fixed point on exported models.
   std::map<std::string, FoldedValue> folded;
+  ContribOutputs contrib;  // contrib-op outputs typed so far (see type_contrib_outputs)
   collect_constant_values(model.graph, folded);
   std::map<std::string, ValueShape> out;
   for (int round = 0; round < 16; ++round) {
@@ -220,7 +228,7 @@ std::map<std::string, ValueShape> infer_shapes(const ir::Model& model, const Sha
     auto* g = proto.mutable_graph();
     fix_inputs(*g, options);
     replace_folded(*g, folded);
-    type_contrib_outputs(proto);
+    type_contrib_outputs(proto, contrib);
     try {
       onnx::ShapeInferenceOptions inference(/*check_type=*/false, /*error_mode=*/0, /*data_propagation=*/true);
       onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), inference);
