@@ -138,12 +138,12 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--block-size", q.block_size, "4 bits: weights per scale, a power of two 16..256 (default 32)");
   auto* asym = cmd->add_flag_callback("--asymmetric", [&q] { q.asymmetric = true; },
                                       "Weights with zero points (default for --bits 4 and --mode weight)");
-  cmd->add_flag_callback("--symmetric", [&q] { q.asymmetric = false; }, "Weights without zero points (default for --mode dynamic)")
+  cmd->add_flag_callback("--symmetric", [&q] { q.asymmetric = false; }, "Weights without zero points (default for the integer kernels: dynamic, static)")
       ->excludes(asym);
   add_choice(*cmd, "--weight-form", q.weight_form, kWeightForms,
              "--mode weight: dequantize (DequantizeLinear, default; ONNX Runtime dequantizes on every run) or "
              "cast-mul (Cast + Mul, folded once at load: float32 speed)");
-  cmd->add_option("--op-types", q.op_types, "Only these op types, comma separated (e.g. MatMul,Gemm)")->delimiter(',');
+  cmd->add_option("--op-types", q.op_types, "Only these op types, comma separated (e.g. MatMul,Gemm); --mode dynamic emits ConvInteger only when Conv is named")->delimiter(',');
   cmd->add_option("--exclude", q.exclude, "Leave node or weight names matching this regex untouched (repeatable)");
   cmd->add_option("--threads", q.threads, "Worker threads (default: all cores); output does not depend on it")
       ->check(CLI::NonNegativeNumber);

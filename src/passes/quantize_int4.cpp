@@ -69,7 +69,7 @@ void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
     Tensor b, scales;
     std::optional<Tensor> zp;
     double rel_error = 0;
-    if (rw.options.asymmetric_weights()) {
+    if (rw.options.asymmetric_weights(true)) {
       quant::AffineBlocks q = quant::quantize_affine_blocks(nk, bs, &rw.pool);
       b = Tensor::from_bytes(DType::u8, {N, blocks, bs / 2}, std::move(q.q.storage()));
       scales = Tensor::from_values<float>(DType::f32, {N, blocks}, std::span<const float>(q.scale));

@@ -48,7 +48,7 @@ struct Rewriter {
               double rel_error, const std::string& to, const std::string& action);
   // int8 weight parameters: symmetric unless --asymmetric, per channel along `axis` unless
   // --granularity tensor (or axis -1).
-  quant::QuantParams int8_params(const Tensor& w, int64_t axis);
+  quant::QuantParams int8_params(const Tensor& w, int64_t axis, bool float_compute);
   // Adds the new initializers and drops what nothing reads any more.
   void finish();
 };

@@ -29,7 +29,7 @@ struct QuantizeOptions {
   int64_t block_size = 32;                   // 4 bits: 16..256, a power of two
   // Weights with zero points (--asymmetric) or without (--symmetric). Unset: zero points where the
   // compute stays float, int4 (ViT +1.8 dB output SQNR, CNN +3 dB, PaddleOCR rec +5 dB) and
-  // --mode weight (PaddleOCR rec cosine 0.975 -> 0.9985, det 0.989 -> 0.9988 on glyph pages; the
+  // weight-only int8 (PaddleOCR rec cosine 0.975 -> 0.9985, det 0.989 -> 0.9988 on glyph pages; the
   // bundled CNN / ViT unchanged at ~46 dB); symmetric for the integer kernels (dynamic, static).
   // Activations are asymmetric u8 unless int8.
   std::optional<bool> asymmetric;
@@ -47,9 +47,11 @@ struct QuantizeOptions {
   int threads = 0;                           // 0 = all cores; output does not depend on it
 
   QuantMode effective_mode(bool have_calibration) const;
-  bool asymmetric_weights() const {
-    return asymmetric.value_or(bits == 4 || (bits == 8 && mode.value_or(QuantMode::weight) == QuantMode::weight));
-  }
+  // `float_compute`: the weight is dequantized and read by a float op (weight-only form).
+  bool asymmetric_weights(bool float_compute) const { return asymmetric.value_or(bits == 4 || float_compute); }
+  // --mode dynamic rewrites Conv into ConvInteger only when --op-types names Conv; otherwise its
+  // Conv weights take the weight-only form (see quantize_dynamic.cpp).
+  bool dynamic_conv_integer() const;
   // Throws usage errors naming the flag (e.g. --block-size 48, --bits 4 --mode static).
   void validate() const;
 };
