@@ -34,7 +34,8 @@ const std::map<std::string, passes::Granularity> kGranularities = {
 const std::map<std::string, passes::CalibMethod> kCalibMethods = {{"minmax", passes::CalibMethod::minmax},
                                                                   {"percentile", passes::CalibMethod::percentile},
                                                                   {"entropy", passes::CalibMethod::entropy},
-                                                                  {"mse", passes::CalibMethod::mse}};
+                                                                  {"mse", passes::CalibMethod::mse},
+                                                                  {"auto", passes::CalibMethod::auto_}};
 const std::map<std::string, passes::WeightForm> kWeightForms = {{"dequantize", passes::WeightForm::dequantize_linear},
                                                                 {"cast-mul", passes::WeightForm::cast_mul}};
 const std::map<std::string, DType> kActivationTypes = {{"uint8", DType::u8}, {"int8", DType::i8}};
@@ -149,7 +150,7 @@ void register_quantize(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", options->seed, "Seed for anything random (default 0)");
   cmd->add_option("--calib", options->calib, "Calibration samples (same formats as --data): static quantization");
-  add_choice(*cmd, "--calib-method", q.calib_method, kCalibMethods, "minmax | percentile | entropy | mse");
+  add_choice(*cmd, "--calib-method", q.calib_method, kCalibMethods, "auto (default: the one whose output is closest to float on the calibration data) | minmax | percentile | entropy | mse");
   cmd->add_option("--calib-samples", q.calib_samples, "Use the first N calibration samples (default: all)");
   cmd->add_option("--percentile", q.percentile, "--calib-method percentile: the percentile kept (default 99.999)");
   cmd->add_option("--activation-type", options->activation_type, "Static activations: uint8 (default) or int8")

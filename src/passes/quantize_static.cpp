@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -35,6 +36,16 @@ namespace {
 
 constexpr int64_t kQdqOpset = 13;  // per-axis QuantizeLinear / DequantizeLinear
 constexpr int64_t kSqnrSamples = 4;
+// --calib-method auto compares the methods' model outputs on the first kAutoSamples samples and
+// takes a later method only when it is better by a margin (a larger one when it leaves more layers
+// float, which costs speed).
+constexpr int64_t kAutoSamples = 8;
+constexpr double kAutoMarginDb = 0.05;
+constexpr double kAutoMarginSlowerDb = 0.5;
+
+constexpr std::array<const char*, 5> kMethodNames = {"minmax", "percentile", "entropy", "mse", "auto"};
+constexpr std::array<CalibMethod, 4> kAutoCandidates = {CalibMethod::minmax, CalibMethod::percentile,
+                                                        CalibMethod::entropy, CalibMethod::mse};
 
 static_assert(static_cast<int>(CalibMethod::mse) == static_cast<int>(quant::CalibrationMethod::mse) &&
                   static_cast<int>(CalibMethod::entropy) == static_cast<int>(quant::CalibrationMethod::entropy),
@@ -66,12 +77,21 @@ int64_t batch_size(const data::Dataset& ds, const QuantizeOptions& o) {
   return n;
 }
 
-std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o,
-                                              const data::Dataset& ds, int64_t samples) {
+using Calibrators = std::map<std::string, std::unique_ptr<quant::Calibrator>>;
+
+quant::CalibrationOptions calibration_options(const QuantizeOptions& o, CalibMethod method) {
   quant::CalibrationOptions co;
-  co.method = static_cast<quant::CalibrationMethod>(o.calib_method);
+  co.method = static_cast<quant::CalibrationMethod>(method);
   co.percentile = o.percentile;
-  std::map<std::string, std::unique_ptr<quant::Calibrator>> calibrators;
+  return co;
+}
+
+// Runs the calibration samples through the float model, feeding one calibrator per tensor the plan
+// needs a range for. `method` auto: histograms, which answer every method.
+Calibrators collect(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o, CalibMethod method,
+                    const data::Dataset& ds, int64_t samples) {
+  auto co = calibration_options(o, method == CalibMethod::auto_ ? CalibMethod::percentile : method);
+  Calibrators calibrators;
   for (const auto& name : plan.calibrated()) calibrators[name] = quant::make_calibrator(co);
   exec::Executor executor(model, {o.threads});
   quant::CalibrationObserver observer(calibrators);
@@ -82,9 +102,19 @@ std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqP
       if (auto it = calibrators.find(name); it != calibrators.end()) it->second->collect(*t);
     executor.run(feeds, &observer);
   });
+  return calibrators;
+}
+
+std::map<std::string, quant::Range> ranges_as(const Calibrators& calibrators, const QuantizeOptions& o, CalibMethod method) {
+  auto co = calibration_options(o, method);
   std::map<std::string, quant::Range> ranges;
-  for (const auto& [name, c] : calibrators) ranges[name] = c->range();
+  for (const auto& [name, c] : calibrators) ranges[name] = *c->range_as(co.method, co);
   return ranges;
+}
+
+std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o,
+                                              CalibMethod method, const data::Dataset& ds, int64_t samples) {
+  return ranges_as(collect(model, plan, o, method, ds, samples), o, method);
 }
 
 // A QuantizeLinear / DequantizeLinear node; `axis` for per-channel parameters.
@@ -426,6 +456,59 @@ void report_layers(const ir::Model& float_model, const ir::Model& quantized, con
   }
 }
 
+// The plan with the layers too lossy in int8 (--min-layer-sqnr) left float, and the ranges it
+// needs (calibrated again, with `method`, when leaving a layer float marks a new tensor).
+struct Layout {
+  QdqPlan plan;
+  std::map<std::string, quant::Range> ranges;
+  std::map<size_t, double> lossy;  // float-graph node -> its own int8 SQNR
+};
+
+Layout lay_out(const ir::Model& model, QdqPlan plan, std::map<std::string, quant::Range> ranges, const QuantizeOptions& o,
+               CalibMethod method, const data::Dataset& ds, int64_t samples, const NameFilter& filter) {
+  Layout l{std::move(plan), std::move(ranges), {}};
+  if (o.min_layer_sqnr_db > 0) l.lossy = too_lossy_layers(model, l.plan, l.ranges, o, ds, samples);
+  if (l.lossy.empty()) return l;
+  std::set<size_t> keep_float;
+  for (const auto& [node, db] : l.lossy) keep_float.insert(node);
+  l.plan = plan_qdq(model.graph, o.op_types, filter, keep_float);
+  auto needed = l.plan.calibrated();
+  if (std::any_of(needed.begin(), needed.end(), [&](const std::string& t) { return !l.ranges.count(t); }))
+    l.ranges = calibrate(model, l.plan, o, method, ds, samples);
+  return l;
+}
+
+// The float model's graph outputs on the first samples, computed once, against which candidate
+// quantized models are scored: their lowest output SQNR.
+class ReferenceOutputs {
+ public:
+  ReferenceOutputs(const ir::Model& float_model, const data::Dataset& ds, int64_t samples, int threads)
+      : ds_(ds), samples_(samples), threads_(threads) {
+    exec::Executor base(float_model, {threads});
+    for_each_batch(ds, samples, 1, [&](const std::vector<Tensor>& batch) { outputs_.push_back(base.run(feeds_of(ds, batch))); });
+  }
+
+  double sqnr_db(const ir::Model& quantized) const {
+    exec::Executor cand(quantized, {threads_});
+    std::map<std::string, report::OutputFidelity> per_output;
+    size_t i = 0;
+    for_each_batch(ds_, samples_, 1, [&](const std::vector<Tensor>& batch) {
+      auto b = cand.run(feeds_of(ds_, batch));
+      for (const auto& [name, t] : outputs_[i++])
+        if (auto it = b.find(name); it != b.end() && it->second.shape() == t.shape()) per_output[name].add(t, it->second);
+    });
+    double worst = std::numeric_limits<double>::infinity();
+    for (const auto& [name, f] : per_output) worst = std::min(worst, f.sqnr_db());
+    return worst;
+  }
+
+ private:
+  const data::Dataset& ds_;
+  int64_t samples_;
+  int threads_;
+  std::vector<std::map<std::string, Tensor>> outputs_;
+};
+
 }  // namespace
 
 PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, const data::Dataset& calibration,
@@ -448,31 +531,52 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     result.warnings.push_back("static quantization: no Conv, Gemm or MatMul with a constant float weight to quantize");
     return result;
   }
-  auto ranges = calibrate(model, plan, options, calibration, samples);
   ir::Model float_model = model;
-  std::map<size_t, double> lossy;
-  if (options.min_layer_sqnr_db > 0) lossy = too_lossy_layers(float_model, plan, ranges, options, calibration, samples);
-  if (!lossy.empty()) {
+  CalibMethod method = options.calib_method;
+  std::map<std::string, quant::Range> ranges;
+  nlohmann::ordered_json candidates;
+  if (method == CalibMethod::auto_) {
+    Calibrators calibrators = collect(model, plan, options, method, calibration, samples);
+    ReferenceOutputs reference(float_model, calibration, std::min(samples, kAutoSamples), options.threads);
+    double best = -std::numeric_limits<double>::infinity();
+    size_t best_float = 0;
+    for (CalibMethod m : kAutoCandidates) {
+      Layout layout = lay_out(model, plan, ranges_as(calibrators, options, m), options, m, calibration, samples, filter);
+      ir::Model candidate = model;
+      PassResult scratch;
+      Emitter(candidate, layout.plan, layout.ranges, options, scratch, {}).run();
+      double db = reference.sqnr_db(candidate);
+      candidates[kMethodNames[static_cast<size_t>(m)]] = db_json(db);
+      if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, layout.lossy.size()));
+      // Ties keep the earlier, simpler method; more layers left float (slower) must earn more.
+      if (db > best + (layout.lossy.size() > best_float ? kAutoMarginSlowerDb : kAutoMarginDb)) {
+        best = db;
+        best_float = layout.lossy.size();
+        method = m;
+      }
+    }
+    ranges = ranges_as(calibrators, options, method);
+  } else {
+    ranges = calibrate(model, plan, options, method, calibration, samples);
+  }
+  Layout layout = lay_out(model, std::move(plan), std::move(ranges), options, method, calibration, samples, filter);
+  plan = std::move(layout.plan);
+  ranges = std::move(layout.ranges);
+  if (!layout.lossy.empty()) {
     auto& kept = result.extra["float_layers"] = nlohmann::ordered_json::array();
-    std::set<size_t> keep_float;
-    for (const auto& [node, db] : lossy) {
-      keep_float.insert(node);
+    for (const auto& [node, db] : layout.lossy) {
       const ir::Node& n = model.graph.nodes[node];
       kept.push_back({{"name", n.name.empty() ? n.label() : n.name}, {"op_type", n.op_type}, {"sqnr_db", db_json(db)}});
     }
     result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
-                                          lossy.size(), options.min_layer_sqnr_db));
-    plan = plan_qdq(model.graph, options.op_types, filter, keep_float);
-    auto needed = plan.calibrated();
-    if (std::any_of(needed.begin(), needed.end(), [&](const std::string& t) { return !ranges.count(t); }))
-      ranges = calibrate(model, plan, options, calibration, samples);
+                                          layout.lossy.size(), options.min_layer_sqnr_db));
   }
   std::vector<Layer> layers = Emitter(model, plan, ranges, options, result, progress).run();
   report_layers(float_model, model, layers, calibration, samples, options, result, progress);
-  result.extra["calibration"] = {
-      {"method", std::array{"minmax", "percentile", "entropy", "mse"}[static_cast<int>(options.calib_method)]},
-      {"samples", calibration.whole_batch ? calibration.samples : samples},
-      {"tensors", ranges.size()}};
+  result.extra["calibration"] = {{"method", kMethodNames[static_cast<size_t>(method)]},
+                                  {"samples", calibration.whole_batch ? calibration.samples : samples},
+                                  {"tensors", ranges.size()}};
+  if (!candidates.empty()) result.extra["calibration"]["output_sqnr_db"] = std::move(candidates);
   result.extra["activations_quantized"] = plan.marked.size();
   if (options.format == QuantFormat::qoperator) result.extra["qoperator"] = lower_to_qoperator(model);
   return result;

@@ -230,6 +230,10 @@ class MinMaxCalibrator final : public Calibrator {
     seen_ = true;
   }
   Range range() const override { return range_; }
+  std::optional<Range> range_as(CalibrationMethod method, const CalibrationOptions&) const override {
+    if (method != CalibrationMethod::minmax) return std::nullopt;
+    return range_;
+  }
   bool empty() const override { return !seen_; }
 
  private:
@@ -245,6 +249,7 @@ class HistogramCalibrator final : public Calibrator {
     if (values.dtype() == DType::f32) histogram_.add(values.data<float>(), values.numel());
   }
   Range range() const override { return histogram_.empty() ? Range{} : choose_(histogram_, options_); }
+  std::optional<Range> range_as(CalibrationMethod method, const CalibrationOptions& options) const override;
   bool empty() const override { return histogram_.empty(); }
 
  private:
@@ -266,6 +271,13 @@ constexpr CalibratorRow kCalibrators[] = {
      [](const Histogram& h, const CalibrationOptions& o) { return entropy_range(h, o.entropy_bins); }},
     {CalibrationMethod::mse, [](const Histogram& h, const CalibrationOptions& o) { return mse_range(h, o.levels); }},
 };
+
+std::optional<Range> HistogramCalibrator::range_as(CalibrationMethod method, const CalibrationOptions& options) const {
+  if (histogram_.empty()) return Range{};
+  for (const auto& row : kCalibrators)
+    if (row.method == method) return row.choose ? row.choose(histogram_, options) : Range{histogram_.min(), histogram_.max()};
+  return std::nullopt;
+}
 
 }  // namespace
 

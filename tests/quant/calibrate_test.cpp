@@ -154,6 +154,34 @@ TEST(Calibrate, MseRangeIsNearTheBruteForceOptimum) {
   EXPECT_LT(ours, quantization_mse(v, lo, hi) * 0.9);  // and that beats min/max
 }
 
+// One histogram answers every method (--calib-method auto calibrates once): the same ranges as a
+// calibrator made for that method; a min/max calibrator answers only minmax.
+TEST(Calibrate, HistogramAnswersEveryMethodLikeItsOwnCalibrator) {
+  std::vector<std::vector<float>> batches;
+  for (int b = 0; b < 3; ++b) {
+    std::vector<float> v;
+    for (int i = 0; i < 5000; ++i) v.push_back(std::sin(0.37f * static_cast<float>(i + 5000 * b)) * (b + 1) + (i % 997 == 0 ? 40.0f : 0.0f));
+    batches.push_back(std::move(v));
+  }
+  CalibrationOptions options;
+  options.method = CalibrationMethod::percentile;
+  options.percentile = 99.9;
+  auto histogram = make_calibrator(options);
+  for (const auto& b : batches) histogram->collect(tensor_of(b));
+  for (auto m : {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse}) {
+    auto r = histogram->range_as(m, options);
+    ASSERT_TRUE(r.has_value());
+    Range own = calibrate(m, batches, 99.9);
+    EXPECT_FLOAT_EQ(r->lo, own.lo) << static_cast<int>(m);
+    EXPECT_FLOAT_EQ(r->hi, own.hi) << static_cast<int>(m);
+  }
+  options.method = CalibrationMethod::minmax;
+  auto minmax = make_calibrator(options);
+  for (const auto& b : batches) minmax->collect(tensor_of(b));
+  EXPECT_TRUE(minmax->range_as(CalibrationMethod::minmax, options).has_value());
+  EXPECT_FALSE(minmax->range_as(CalibrationMethod::percentile, options).has_value());
+}
+
 TEST(Calibrate, EmptyAndAllZeroInputs) {
   for (auto m :
        {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse}) {

@@ -16,7 +16,9 @@ namespace mcompress::passes {
 enum class QuantMode { weight, dynamic, static_ };
 enum class QuantFormat { qdq, qoperator };
 enum class Granularity { tensor, channel, block };
-enum class CalibMethod { minmax, percentile, entropy, mse };
+// auto: calibrate once (histograms), then keep the method whose quantized model's output is
+// closest to the float model's on the calibration samples.
+enum class CalibMethod { minmax, percentile, entropy, mse, auto_ };
 // How --mode weight dequantizes: DequantizeLinear (ONNX Runtime keeps it and dequantizes on every
 // run), or Cast + Mul (folded once when the session loads: float32 speed and run-time memory).
 enum class WeightForm { dequantize_linear, cast_mul };
@@ -34,7 +36,7 @@ struct QuantizeOptions {
   // Activations are asymmetric u8 unless int8.
   std::optional<bool> asymmetric;
   DType activation_type = DType::u8;         // static: u8 or i8
-  CalibMethod calib_method = CalibMethod::minmax;
+  CalibMethod calib_method = CalibMethod::auto_;
   int64_t calib_samples = 0;                 // 0 = all of --calib
   int64_t calib_batch_size = 32;
   double percentile = 99.999;                // --calib-method percentile

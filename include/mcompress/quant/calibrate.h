@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,9 @@ class Calibrator {
   // The range to quantize over (lo <= 0 <= hi not required;
   // quant::params_from_range widens).
   virtual Range range() const = 0;
+  // The range `method` would choose from the same values: a histogram
+  // calibrator answers every method, a min/max one only minmax (nullopt else).
+  virtual std::optional<Range> range_as(CalibrationMethod method, const CalibrationOptions& options) const = 0;
   virtual bool empty() const = 0;
 };
 
