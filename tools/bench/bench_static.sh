@@ -4,7 +4,8 @@
 #      Fashion-MNIST training images) over fp32, bundled CNN and ViT: median latency of one batch
 #      (tools/bench/ort_time.js, after a warm-up), fp32 and int8 timed back to back;
 #  (b) time and peak RSS (/usr/bin/time -v) of the whole `mcompress quantize` on PaddleOCR det
-#      (64 synthetic text pages 1x3x640x640, one per forward pass), for every calibration method.
+#      (64 synthetic text pages 1x3x640x640, one per forward pass), for every calibration method
+#      and auto (which calibrates once and scores all four).
 #
 #   tools/bench/bench_static.sh
 #
@@ -37,7 +38,7 @@ echo "== (b) mcompress quantize on $(basename "$DET"): 64 samples 1x3x640x640, b
 # uint8 pages (0 / 255), mapped to -1 / 1 by --preprocess: the data file is 79 MB, not 315 MB.
 /usr/bin/python3 "$HERE/../../tests/passes/make_text_pages.py" "$WORK/pages.npz" 64 3 640 --uint8
 printf '%-11s %9s %12s\n' method seconds "peak RSS MB"
-for method in minmax percentile entropy mse; do
+for method in minmax percentile entropy mse auto; do
   /usr/bin/time -v "$MC" quantize "$DET" --calib "$WORK/pages.npz" --preprocess "scale=0.00784313725490196,mean=1" \
     --calib-method "$method" --batch-size 1 -o "$WORK/det.$method.onnx" -q 2> "$WORK/time.txt" ||
     { cat "$WORK/time.txt"; exit 1; }
