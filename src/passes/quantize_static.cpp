@@ -533,35 +533,34 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   }
   ir::Model float_model = model;
   CalibMethod method = options.calib_method;
-  std::map<std::string, quant::Range> ranges;
   nlohmann::ordered_json candidates;
+  Layout layout;
   if (method == CalibMethod::auto_) {
     Calibrators calibrators = collect(model, plan, options, method, calibration, samples);
     ReferenceOutputs reference(float_model, calibration, std::min(samples, kAutoSamples), options.threads);
     double best = -std::numeric_limits<double>::infinity();
-    size_t best_float = 0;
     for (CalibMethod m : kAutoCandidates) {
-      Layout layout = lay_out(model, plan, ranges_as(calibrators, options, m), options, m, calibration, samples, filter);
+      Layout candidate_layout = lay_out(model, plan, ranges_as(calibrators, options, m), options, m, calibration, samples, filter);
       ir::Model candidate = model;
       PassResult scratch;
-      Emitter(candidate, layout.plan, layout.ranges, options, scratch, {}).run();
+      Emitter(candidate, candidate_layout.plan, candidate_layout.ranges, options, scratch, {}).run();
       double db = reference.sqnr_db(candidate);
       candidates[kMethodNames[static_cast<size_t>(m)]] = db_json(db);
-      if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, layout.lossy.size()));
+      if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, candidate_layout.lossy.size()));
       // Ties keep the earlier, simpler method; more layers left float (slower) must earn more.
-      if (db > best + (layout.lossy.size() > best_float ? kAutoMarginSlowerDb : kAutoMarginDb)) {
+      bool first = best == -std::numeric_limits<double>::infinity();
+      if (first || db > best + (candidate_layout.lossy.size() > layout.lossy.size() ? kAutoMarginSlowerDb : kAutoMarginDb)) {
         best = db;
-        best_float = layout.lossy.size();
         method = m;
+        layout = std::move(candidate_layout);
       }
     }
-    ranges = ranges_as(calibrators, options, method);
   } else {
-    ranges = calibrate(model, plan, options, method, calibration, samples);
+    auto ranges = calibrate(model, plan, options, method, calibration, samples);
+    layout = lay_out(model, std::move(plan), std::move(ranges), options, method, calibration, samples, filter);
   }
-  Layout layout = lay_out(model, std::move(plan), std::move(ranges), options, method, calibration, samples, filter);
   plan = std::move(layout.plan);
-  ranges = std::move(layout.ranges);
+  std::map<std::string, quant::Range> ranges = std::move(layout.ranges);
   if (!layout.lossy.empty()) {
     auto& kept = result.extra["float_layers"] = nlohmann::ordered_json::array();
     for (const auto& [node, db] : layout.lossy) {
