@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 #include "mcompress/support/error.h"
 #include "quantize_rewriter.h"
@@ -81,13 +82,13 @@ class DynamicRewriter {
 
   // Quantizes `w` (already in the layout the integer op reads) and adds its initializers.
   WeightQ weight(const ir::Node& n, const std::string& name, const Tensor& w, int64_t axis, float alpha,
-                 const Shape& scale_shape, bool zero_point_per_channel) {
+                 const Shape& scale_shape) {
     quant::QuantParams p = rw_.int8_params(w, axis, false);
     quant::Quantized q = quant::quantize_measured(w, p, &rw_.pool);
     std::vector<float> scale = p.scale;
     for (float& s : scale) s *= alpha;
     Tensor s_t = Tensor::from_values<float>(DType::f32, p.axis >= 0 ? scale_shape : Shape{}, std::span<const float>(scale));
-    bool zp_vector = p.axis >= 0 && zero_point_per_channel && !all_equal(p.zero_point);
+    bool zp_vector = p.axis >= 0 && !all_equal(p.zero_point);
     std::vector<int32_t> zp = zp_vector ? p.zero_point : std::vector<int32_t>{p.zero_point[0]};
     Tensor z_t = zero_point_tensor(zp, DType::i8, zp_vector ? Shape{static_cast<int64_t>(zp.size())} : Shape{});
     int64_t bytes = total_bytes({&q.q, &s_t, &z_t});
@@ -160,7 +161,7 @@ class DynamicRewriter {
       }
       Shape scale_shape(static_cast<size_t>(w.rank()), 1);
       scale_shape[1] = w.shape()[0];
-      WeightQ q = weight(n, w_name, w, 0, 1.0f, scale_shape, true);
+      WeightQ q = weight(n, w_name, w, 0, 1.0f, scale_shape);
       const std::vector<int32_t>& zp = q.zero_points;
       if (zp.size() <= 1) {
         out.push_back(edit::make_node("ConvInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
@@ -185,8 +186,9 @@ class DynamicRewriter {
     const bool trans_b = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
     const ir::Attribute* alpha_attr = n.op_type == "Gemm" ? n.attr("alpha") : nullptr;
     const float alpha = alpha_attr ? alpha_attr->f : 1.0f;
-    Tensor kn = trans_b ? transpose_2d(w) : w;
-    WeightQ q = weight(n, w_name, kn, 1, alpha, {kn.shape()[1]}, true);
+    std::optional<Tensor> transposed;
+    const Tensor& kn = trans_b ? transposed.emplace(transpose_2d(w)) : w;
+    WeightQ q = weight(n, w_name, kn, 1, alpha, {kn.shape()[1]});
     out.push_back(edit::make_node("MatMulInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
                                   rw_.fresh(base + "_MatMulInteger")));
     std::string bias;

@@ -31,14 +31,15 @@ namespace {
 
 constexpr const char* kMicrosoftDomain = "com.microsoft";
 
-// W^T * alpha, [N, K] padded with zeros to [N, n_blocks * block_size].
+// W^T * alpha, [N, K] padded with zeros to [N, n_blocks * block_size]; W is [K, N], or [N, K]
+// when trans_b.
 Tensor nk_padded(const Tensor& w, bool trans_b, float alpha, int64_t block_size) {
-  Tensor nk = trans_b ? w : transpose_2d(w);
-  const int64_t n = nk.shape()[0], k = nk.shape()[1];
+  const int64_t n = trans_b ? w.shape()[0] : w.shape()[1], k = trans_b ? w.shape()[1] : w.shape()[0];
   const int64_t kp = (k + block_size - 1) / block_size * block_size;
   Tensor out(DType::f32, {n, kp});
+  const float* x = w.data<float>();
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < k; ++c) out.data<float>()[r * kp + c] = nk.data<float>()[r * k + c] * alpha;
+    for (int64_t c = 0; c < k; ++c) out.data<float>()[r * kp + c] = (trans_b ? x[r * k + c] : x[c * n + r]) * alpha;
   return out;
 }
 
