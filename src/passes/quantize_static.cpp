@@ -151,13 +151,37 @@ struct Layer {
   int64_t channel_axis = 1;  // output channels: 1 for Conv (NCHW), the last axis (-1) for Gemm / MatMul
 };
 
+// int8 symmetric weights, per channel along the op's axis or per tensor: the same whatever the
+// calibration, so quantized once per (weight, axis) and shared by every Emitter of one run (the
+// probes and --calib-method auto's candidates).
+class WeightCache {
+ public:
+  struct Entry {
+    quant::QuantParams params;
+    quant::Quantized q;
+  };
+  const Entry& get(const std::string& name, const Tensor& w, int64_t axis) {
+    auto key = std::make_pair(name, axis);
+    if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    Entry e;
+    e.params = quant::choose_params(w, DType::i8, true, axis);
+    e.q = quant::quantize_measured(w, e.params);
+    return entries_.emplace(key, std::move(e)).first->second;
+  }
+
+ private:
+  std::map<std::pair<std::string, int64_t>, Entry> entries_;
+};
+
 class Emitter {
  public:
   // probe: keep the float graph whole and add, right after each planned layer, a twin that reads
   // the int8-simulated input and weights (each layer's own error, measured in one run).
   Emitter(ir::Model& model, const QdqPlan& plan, const std::map<std::string, quant::Range>& ranges,
-          const QuantizeOptions& o, PassResult& result, const ProgressFn& progress, bool probe = false)
-      : g_(model.graph), plan_(plan), o_(o), names_(model.graph), result_(result), progress_(progress), probe_(probe) {
+          const QuantizeOptions& o, WeightCache& weight_cache, PassResult& result, const ProgressFn& progress,
+          bool probe = false)
+      : g_(model.graph), plan_(plan), o_(o), names_(model.graph), weight_cache_(weight_cache), result_(result),
+        progress_(progress), probe_(probe) {
     for (auto& t : g_.initializers) inits_[t.name] = &t.tensor;
     for (const auto& [name, r] : ranges) act_[name] = quant::params_from_range(r.lo, r.hi, o.activation_type, false);
     for (const auto& [tensor, source] : plan.marked) dq_[tensor] = names_.fresh(tensor + "_dequantized");
@@ -222,13 +246,13 @@ class Emitter {
   std::string emit_weight(const std::string& name, int64_t axis, const ir::Node& node, quant::QuantParams& params) {
     const Tensor& w = *inits_.at(name);
     bool per_channel = o_.granularity.value_or(Granularity::channel) != Granularity::tensor;
-    params = quant::choose_params(w, DType::i8, true, per_channel ? axis : -1);
+    const WeightCache::Entry& qw = weight_cache_.get(name, w, per_channel ? axis : -1);
+    params = qw.params;
     auto key = std::make_pair(name, params.axis);
     if (auto it = weights_.find(key); it != weights_.end()) return it->second;
-    quant::Quantized qw = quant::quantize_measured(w, params);
     std::string q = names_.fresh(name + "_quantized"), s = names_.fresh(name + "_scale"),
                 z = names_.fresh(name + "_zero_point"), dq = names_.fresh(name + "_dequantized");
-    new_inits_.push_back(named_tensor(q, std::move(qw.q)));
+    new_inits_.push_back(named_tensor(q, qw.q.q));
     new_inits_.push_back(named_tensor(s, vector_tensor<float>(DType::f32, params.scale, !per_channel)));
     new_inits_.push_back(named_tensor(z, zero_points(DType::i8, params.zero_point, !per_channel)));
     weight_nodes_.push_back(qdq_node("DequantizeLinear", names_.fresh(name + "_DequantizeLinear"), {q, s, z}, dq,
@@ -239,7 +263,7 @@ class Emitter {
     change.action = per_channel ? "int8/ch" : "int8";
     change.bytes_before = w.nbytes();
     change.bytes_after = w.numel() + static_cast<int64_t>(params.scale.size()) * 5;  // int8 + scale + zero point
-    change.rel_error = qw.rel_error;
+    change.rel_error = qw.q.rel_error;
     result_.changes.push_back(change);
     if (progress_)
       progress_(format_progress(result_.changes.size(), plan_.compute.size(), change, w.shape(), "f32",
@@ -313,6 +337,7 @@ class Emitter {
   const QdqPlan& plan_;
   const QuantizeOptions& o_;
   edit::Namer names_;
+  WeightCache& weight_cache_;
   PassResult& result_;
   const ProgressFn& progress_;
   bool probe_;
@@ -333,8 +358,10 @@ class Emitter {
 // quantized model's, or the float layer just before its probe twin in one run).
 class LayerFidelity : public exec::Observer {
  public:
-  explicit LayerFidelity(const std::vector<Layer>& layers)
-      : layers_(layers), fidelity_(layers.size()), channels_(layers.size()) {
+  // What is measured: the tensor SQNR (the report) or the per-channel one (--min-layer-sqnr).
+  enum class Measure { tensor, channel };
+  LayerFidelity(const std::vector<Layer>& layers, Measure measure)
+      : layers_(layers), measure_(measure), fidelity_(layers.size()), channels_(layers.size()) {
     for (size_t l = 0; l < layers.size(); ++l) {
       reference_[layers[l].float_output];
       layers_of_[layers[l].quant_output].push_back(l);
@@ -345,8 +372,8 @@ class LayerFidelity : public exec::Observer {
       for (size_t l : it->second) {
         const Tensor& ref = reference_.at(layers_[l].float_output);
         if (ref.empty() || ref.shape() != value.shape() || ref.dtype() != DType::f32) continue;
-        fidelity_[l].add(ref, value);
-        channels_[l].add(ref, value, layers_[l].channel_axis);
+        if (measure_ == Measure::tensor) fidelity_[l].add(ref, value);
+        else channels_[l].add(ref, value, layers_[l].channel_axis);
       }
     }
     if (!recording_) return;
@@ -375,12 +402,14 @@ class LayerFidelity : public exec::Observer {
       noise.resize(c_count, 0);
       const float* r = ref.data<float>();
       const float* g = got.data<float>();
-      for (int64_t i = 0; i < ref.numel(); ++i) {
-        int64_t c = (i / inner) % c_count;
-        double d = double{r[i]} - double{g[i]};
-        signal[c] += double{r[i]} * r[i];
-        noise[c] += d * d;
-      }
+      const int64_t outer = c_count * inner == 0 ? 0 : ref.numel() / (c_count * inner);
+      for (int64_t o = 0, i = 0; o < outer; ++o)
+        for (int64_t c = 0; c < c_count; ++c)
+          for (int64_t j = 0; j < inner; ++j, ++i) {
+            double d = double{r[i]} - double{g[i]};
+            signal[c] += double{r[i]} * r[i];
+            noise[c] += d * d;
+          }
     }
     double sqnr_db() const {
       double top = signal.empty() ? 0 : *std::max_element(signal.begin(), signal.end());
@@ -397,6 +426,7 @@ class LayerFidelity : public exec::Observer {
   static constexpr double kDeadChannel = 1e-6;  // relative energy below which a channel is ignored
 
   const std::vector<Layer>& layers_;
+  Measure measure_;
   std::vector<report::OutputFidelity> fidelity_;
   std::vector<ChannelError> channels_;
   std::map<std::string, Tensor> reference_;
@@ -431,11 +461,11 @@ nlohmann::ordered_json db_json(double db) {
 // activation scale cannot serve them all. Returns their float-graph node indices with the SQNR.
 std::map<size_t, double> too_lossy_layers(const ir::Model& float_model, const QdqPlan& plan,
                                           const std::map<std::string, quant::Range>& ranges, const QuantizeOptions& o,
-                                          const data::Dataset& ds, int64_t samples) {
+                                          WeightCache& weights, const data::Dataset& ds, int64_t samples) {
   ir::Model probe = float_model;
   PassResult scratch;
-  std::vector<Layer> layers = Emitter(probe, plan, ranges, o, scratch, {}, true).run();
-  LayerFidelity fidelity(layers);
+  std::vector<Layer> layers = Emitter(probe, plan, ranges, o, weights, scratch, {}, true).run();
+  LayerFidelity fidelity(layers, LayerFidelity::Measure::channel);
   measure(fidelity, {&probe}, ds, samples, o.threads);
   std::map<size_t, double> lossy;
   for (size_t l = 0; l < layers.size(); ++l)
@@ -446,7 +476,7 @@ std::map<size_t, double> too_lossy_layers(const ir::Model& float_model, const Qd
 void report_layers(const ir::Model& float_model, const ir::Model& quantized, const std::vector<Layer>& layers,
                    const data::Dataset& ds, int64_t samples, const QuantizeOptions& o, PassResult& result,
                    const ProgressFn& progress) {
-  LayerFidelity fidelity(layers);
+  LayerFidelity fidelity(layers, LayerFidelity::Measure::tensor);
   measure(fidelity, {&float_model, &quantized}, ds, samples, o.threads);
   auto& rows = result.extra["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -465,9 +495,10 @@ struct Layout {
 };
 
 Layout lay_out(const ir::Model& model, QdqPlan plan, std::map<std::string, quant::Range> ranges, const QuantizeOptions& o,
+               WeightCache& weights,
                CalibMethod method, const data::Dataset& ds, int64_t samples, const NameFilter& filter) {
   Layout l{std::move(plan), std::move(ranges), {}};
-  if (o.min_layer_sqnr_db > 0) l.lossy = too_lossy_layers(model, l.plan, l.ranges, o, ds, samples);
+  if (o.min_layer_sqnr_db > 0) l.lossy = too_lossy_layers(model, l.plan, l.ranges, o, weights, ds, samples);
   if (l.lossy.empty()) return l;
   std::set<size_t> keep_float;
   for (const auto& [node, db] : l.lossy) keep_float.insert(node);
@@ -534,16 +565,18 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   ir::Model float_model = model;
   CalibMethod method = options.calib_method;
   nlohmann::ordered_json candidates;
+  WeightCache weights;
   Layout layout;
   if (method == CalibMethod::auto_) {
     Calibrators calibrators = collect(model, plan, options, method, calibration, samples);
     ReferenceOutputs reference(float_model, calibration, std::min(samples, kAutoSamples), options.threads);
     double best = -std::numeric_limits<double>::infinity();
     for (CalibMethod m : kAutoCandidates) {
-      Layout candidate_layout = lay_out(model, plan, ranges_as(calibrators, options, m), options, m, calibration, samples, filter);
+      Layout candidate_layout =
+          lay_out(model, plan, ranges_as(calibrators, options, m), options, weights, m, calibration, samples, filter);
       ir::Model candidate = model;
       PassResult scratch;
-      Emitter(candidate, candidate_layout.plan, candidate_layout.ranges, options, scratch, {}).run();
+      Emitter(candidate, candidate_layout.plan, candidate_layout.ranges, options, weights, scratch, {}).run();
       double db = reference.sqnr_db(candidate);
       candidates[kMethodNames[static_cast<size_t>(m)]] = db_json(db);
       if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, candidate_layout.lossy.size()));
@@ -557,7 +590,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     }
   } else {
     auto ranges = calibrate(model, plan, options, method, calibration, samples);
-    layout = lay_out(model, std::move(plan), std::move(ranges), options, method, calibration, samples, filter);
+    layout = lay_out(model, std::move(plan), std::move(ranges), options, weights, method, calibration, samples, filter);
   }
   plan = std::move(layout.plan);
   std::map<std::string, quant::Range> ranges = std::move(layout.ranges);
@@ -570,7 +603,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
                                           layout.lossy.size(), options.min_layer_sqnr_db));
   }
-  std::vector<Layer> layers = Emitter(model, plan, ranges, options, result, progress).run();
+  std::vector<Layer> layers = Emitter(model, plan, ranges, options, weights, result, progress).run();
   report_layers(float_model, model, layers, calibration, samples, options, result, progress);
   result.extra["calibration"] = {{"method", kMethodNames[static_cast<size_t>(method)]},
                                   {"samples", calibration.whole_batch ? calibration.samples : samples},
