@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "graph_edit.h"
@@ -567,6 +569,14 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   nlohmann::ordered_json candidates;
   WeightCache weights;
   Layout layout;
+  // auto: the winning candidate as built, with its report rows and progress lines (replayed).
+  struct Built {
+    ir::Model model;
+    std::vector<Layer> layers;
+    PassResult rows;
+    std::vector<std::string> lines;
+  };
+  std::optional<Built> chosen;
   if (method == CalibMethod::auto_) {
     Calibrators calibrators = collect(model, plan, options, method, calibration, samples);
     ReferenceOutputs reference(float_model, calibration, std::min(samples, kAutoSamples), options.threads);
@@ -574,10 +584,12 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
     for (CalibMethod m : kAutoCandidates) {
       Layout candidate_layout =
           lay_out(model, plan, ranges_as(calibrators, options, m), options, weights, m, calibration, samples, filter);
-      ir::Model candidate = model;
-      PassResult scratch;
-      Emitter(candidate, candidate_layout.plan, candidate_layout.ranges, options, weights, scratch, {}).run();
-      double db = reference.sqnr_db(candidate);
+      Built built{model, {}, {}, {}};
+      ProgressFn keep = [&built](std::string_view line) { built.lines.emplace_back(line); };
+      built.layers = Emitter(built.model, candidate_layout.plan, candidate_layout.ranges, options, weights, built.rows,
+                             progress ? keep : ProgressFn{})
+                         .run();
+      double db = reference.sqnr_db(built.model);
       candidates[kMethodNames[static_cast<size_t>(m)]] = db_json(db);
       if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, candidate_layout.lossy.size()));
       // Ties keep the earlier, simpler method; more layers left float (slower) must earn more.
@@ -586,6 +598,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
         best = db;
         method = m;
         layout = std::move(candidate_layout);
+        chosen = std::move(built);
       }
     }
   } else {
@@ -597,13 +610,22 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   if (!layout.lossy.empty()) {
     auto& kept = result.extra["float_layers"] = nlohmann::ordered_json::array();
     for (const auto& [node, db] : layout.lossy) {
-      const ir::Node& n = model.graph.nodes[node];
+      const ir::Node& n = float_model.graph.nodes[node];
       kept.push_back({{"name", n.name.empty() ? n.label() : n.name}, {"op_type", n.op_type}, {"sqnr_db", db_json(db)}});
     }
     result.warnings.push_back(fmt::format("{} layer(s) kept in float: their own int8 output SQNR is below {} dB",
                                           layout.lossy.size(), options.min_layer_sqnr_db));
   }
-  std::vector<Layer> layers = Emitter(model, plan, ranges, options, weights, result, progress).run();
+  std::vector<Layer> layers;
+  if (chosen) {
+    model = std::move(chosen->model);
+    layers = std::move(chosen->layers);
+    std::move(chosen->rows.changes.begin(), chosen->rows.changes.end(), std::back_inserter(result.changes));
+    if (progress)
+      for (const auto& line : chosen->lines) progress(line);
+  } else {
+    layers = Emitter(model, plan, ranges, options, weights, result, progress).run();
+  }
   report_layers(float_model, model, layers, calibration, samples, options, result, progress);
   result.extra["calibration"] = {{"method", kMethodNames[static_cast<size_t>(method)]},
                                   {"samples", calibration.whole_batch ? calibration.samples : samples},
