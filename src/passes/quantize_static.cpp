@@ -90,11 +90,11 @@ quant::CalibrationOptions calibration_options(const QuantizeOptions& o, CalibMet
 
 // Runs the calibration samples through the float model, feeding one calibrator per tensor the plan
 // needs a range for. `method` auto: histograms, which answer every method.
-Calibrators collect(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o, CalibMethod method,
-                    const data::Dataset& ds, int64_t samples) {
+Calibrators collect(const ir::Model& model, const std::vector<std::string>& names, const QuantizeOptions& o,
+                    CalibMethod method, const data::Dataset& ds, int64_t samples) {
   auto co = calibration_options(o, method == CalibMethod::auto_ ? CalibMethod::percentile : method);
   Calibrators calibrators;
-  for (const auto& name : plan.calibrated()) calibrators[name] = quant::make_calibrator(co);
+  for (const auto& name : names) calibrators[name] = quant::make_calibrator(co);
   exec::Executor executor(model, {o.threads});
   quant::CalibrationObserver observer(calibrators);
   for_each_batch(ds, samples, batch_size(ds, o), [&](const std::vector<Tensor>& batch) {
@@ -114,9 +114,10 @@ std::map<std::string, quant::Range> ranges_as(const Calibrators& calibrators, co
   return ranges;
 }
 
-std::map<std::string, quant::Range> calibrate(const ir::Model& model, const QdqPlan& plan, const QuantizeOptions& o,
-                                              CalibMethod method, const data::Dataset& ds, int64_t samples) {
-  return ranges_as(collect(model, plan, o, method, ds, samples), o, method);
+std::map<std::string, quant::Range> calibrate(const ir::Model& model, const std::vector<std::string>& names,
+                                              const QuantizeOptions& o, CalibMethod method, const data::Dataset& ds,
+                                              int64_t samples) {
+  return ranges_as(collect(model, names, o, method, ds, samples), o, method);
 }
 
 // A QuantizeLinear / DequantizeLinear node; `axis` for per-channel parameters.
@@ -489,7 +490,8 @@ void report_layers(const ir::Model& float_model, const ir::Model& quantized, con
 }
 
 // The plan with the layers too lossy in int8 (--min-layer-sqnr) left float, and the ranges it
-// needs (calibrated again, with `method`, when leaving a layer float marks a new tensor).
+// needs (the tensors that leaving a layer float newly marks are calibrated, with `method`; the
+// ranges already there are what a new calibration would give).
 struct Layout {
   QdqPlan plan;
   std::map<std::string, quant::Range> ranges;
@@ -505,9 +507,15 @@ Layout lay_out(const ir::Model& model, QdqPlan plan, std::map<std::string, quant
   std::set<size_t> keep_float;
   for (const auto& [node, db] : l.lossy) keep_float.insert(node);
   l.plan = plan_qdq(model.graph, o.op_types, filter, keep_float);
-  auto needed = l.plan.calibrated();
-  if (std::any_of(needed.begin(), needed.end(), [&](const std::string& t) { return !l.ranges.count(t); }))
-    l.ranges = calibrate(model, l.plan, o, method, ds, samples);
+  std::map<std::string, quant::Range> kept;
+  std::vector<std::string> missing;
+  for (const auto& t : l.plan.calibrated()) {
+    if (auto it = l.ranges.find(t); it != l.ranges.end()) kept.insert(*it);
+    else missing.push_back(t);
+  }
+  if (missing.empty()) return l;  // as before: a plan that needs no new tensor keeps every range
+  kept.merge(calibrate(model, missing, o, method, ds, samples));
+  l.ranges = std::move(kept);
   return l;
 }
 
@@ -578,7 +586,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
   };
   std::optional<Built> chosen;
   if (method == CalibMethod::auto_) {
-    Calibrators calibrators = collect(model, plan, options, method, calibration, samples);
+    Calibrators calibrators = collect(model, plan.calibrated(), options, method, calibration, samples);
     ReferenceOutputs reference(float_model, calibration, std::min(samples, kAutoSamples), options.threads);
     double best = -std::numeric_limits<double>::infinity();
     for (CalibMethod m : kAutoCandidates) {
@@ -602,7 +610,7 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
       }
     }
   } else {
-    auto ranges = calibrate(model, plan, options, method, calibration, samples);
+    auto ranges = calibrate(model, plan.calibrated(), options, method, calibration, samples);
     layout = lay_out(model, std::move(plan), std::move(ranges), options, weights, method, calibration, samples, filter);
   }
   plan = std::move(layout.plan);
