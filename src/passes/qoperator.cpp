@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "graph_edit.h"
 #include "mcompress/passes/cleanup.h"
 
 namespace mcompress::passes {
@@ -47,7 +48,6 @@ class Lowerer {
     return counts;
   }
 
-  bool uses_contrib() const { return contrib_; }
 
  private:
   std::optional<Dq> dq_of(const std::string& name) const {
@@ -87,12 +87,10 @@ class Lowerer {
     const ir::Node* yq = q ? &g_.nodes[*q] : nullptr;
     if (op == "MatMulIntegerToFloat") {
       out.inputs = {x->q, w->q, x->scale, w->scale, x->zero_point, w->zero_point};
-      contrib_ = true;
     } else if (op == "QGemm") {
       out.inputs = {x->q, x->scale, x->zero_point, w->q, w->scale, w->zero_point, b ? b->q : ""};
       if (yq) out.inputs.insert(out.inputs.end(), {yq->inputs[1], yq->inputs[2]});
       std::erase_if(out.attributes, [](const ir::Attribute& a) { return a.name == "beta"; });
-      contrib_ = true;
     } else {
       out.inputs = {x->q, x->scale, x->zero_point, w->q, w->scale, w->zero_point, yq->inputs[1], yq->inputs[2]};
       if (b) out.inputs.push_back(b->q);
@@ -108,7 +106,6 @@ class Lowerer {
   std::map<std::string, std::vector<size_t>> readers_;
   std::set<std::string> graph_outputs_;
   std::set<size_t> dropped_;
-  bool contrib_ = false;
 };
 
 }  // namespace
@@ -116,8 +113,7 @@ class Lowerer {
 nlohmann::ordered_json lower_to_qoperator(ir::Model& model) {
   Lowerer lowerer(model.graph);
   nlohmann::ordered_json counts = lowerer.run();
-  bool imported = model.opset("com.microsoft") > 0;
-  if (lowerer.uses_contrib() && !imported) model.opset_import.push_back({"com.microsoft", 1, {}});
+  if (counts.contains("QGemm") || counts.contains("MatMulIntegerToFloat")) edit::require_opset(model, "com.microsoft", 1);
   return counts;
 }
 
