@@ -47,18 +47,6 @@ ir::Attribute int_attr(const std::string& name, int64_t v) {
   return a;
 }
 
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a = named(name, ir::AttrType::ints);
-  a.ints = std::move(v);
-  return a;
-}
-
-ir::Attribute float_attr(const std::string& name, float v) {
-  ir::Attribute a = named(name, ir::AttrType::f);
-  a.f = v;
-  return a;
-}
-
 ir::Node make_node(std::string op_type, std::vector<std::string> inputs, std::vector<std::string> outputs,
                    std::string name, std::vector<ir::Attribute> attributes, std::string domain) {
   ir::Node n;

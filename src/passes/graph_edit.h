@@ -21,8 +21,6 @@ class Namer {
 };
 
 ir::Attribute int_attr(const std::string& name, int64_t v);
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v);
-ir::Attribute float_attr(const std::string& name, float v);
 ir::Node make_node(std::string op_type, std::vector<std::string> inputs, std::vector<std::string> outputs,
                    std::string name, std::vector<ir::Attribute> attributes = {}, std::string domain = "");
 

@@ -32,7 +32,6 @@ class NameFilter {
   bool excluded(std::string_view name) const;
   // The node itself or any of its inputs (weights are read by name).
   bool excluded(const ir::Node& node) const;
-  bool empty() const { return patterns_.empty(); }
 
  private:
   std::vector<std::regex> patterns_;
