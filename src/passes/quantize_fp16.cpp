@@ -1,7 +1,7 @@
 // float16: weights and compute in float16, graph inputs and outputs stay float32.
 //
 // Before: a float32 model.
-// After:  every float32 initializer (subgraphs too) is float16; Cast(to=float) becomes
+// After:  every float32 initializer is float16; Cast(to=float) becomes
 //         Cast(to=float16) and ConstantOfShape's float value float16, so every computed float
 //         tensor is float16; Casts at the graph inputs (float32 -> float16) and outputs
 //         (float16 -> float32) keep the model's interface.
@@ -31,9 +31,9 @@ namespace {
 constexpr int64_t kFloat = static_cast<int64_t>(DType::f32);
 constexpr int64_t kHalf = static_cast<int64_t>(DType::f16);
 
-// Ops that run in float32 between Casts: no float16 in their ONNX type constraints.
-const std::set<std::string_view> kFloat32Ops = {"Range", "NonMaxSuppression", "DynamicQuantizeLinear",
-                                                "QuantizeLinear"};
+// Ops that run in float32 between Casts: no float16 in their ONNX type constraints (quantize ops
+// too, but models holding them are refused first).
+const std::set<std::string_view> kFloat32Ops = {"Range", "NonMaxSuppression"};
 
 // The nodes of Erf-based GELU, x * 0.5 * (1 + Erf(x / sqrt 2)): ONNX Runtime 1.30 crashes
 // (SIGSEGV, optimization level "all") on the float16 Gelu it fuses from them, so they stay float32.
@@ -102,10 +102,8 @@ class Fp16Rewriter {
   void run() {
     std::vector<std::string> warnings;
     types_ = onnxio::infer_shapes(rw_.model, {}, &warnings);
-    count_initializers(rw_.g);
-    rw_.g.for_each_subgraph([&](ir::Graph& sub, const ir::Node&) { count_initializers(sub); });
+    count_initializers(rw_.g);  // models with subgraphs are refused before (quantize_weights)
     convert_main();
-    rw_.g.for_each_subgraph([&](ir::Graph& sub, const ir::Node&) { convert_subgraph(sub); });
     rw_.finish();
   }
 
@@ -204,15 +202,6 @@ class Fp16Rewriter {
       }
       g.nodes.push_back(cast(h, o.name, kFloat));
     }
-  }
-
-  // Subgraphs run wholly in float16 (their formal inputs and outputs included).
-  void convert_subgraph(ir::Graph& g) {
-    convert_initializers(g);
-    for (auto* list : {&g.value_info, &g.inputs, &g.outputs})
-      for (ir::ValueInfo& v : *list)
-        if (v.type && v.type->elem == DType::f32) v.type->elem = DType::f16;
-    for (ir::Node& n : g.nodes) convert_attributes(n);
   }
 
   static void convert_attributes(ir::Node& n) {
