@@ -31,6 +31,7 @@
 #include "mcompress/support/error.h"
 #include "qdq_plan.h"
 #include "qoperator.h"
+#include "quantize_rewriter.h"
 
 namespace mcompress::passes {
 
@@ -142,9 +143,7 @@ Tensor vector_tensor(DType dtype, const std::vector<T>& values, bool scalar) {
 }
 
 Tensor zero_points(DType dtype, const std::vector<int32_t>& zp, bool scalar) {
-  if (dtype == DType::u8) return vector_tensor<uint8_t>(dtype, std::vector<uint8_t>(zp.begin(), zp.end()), scalar);
-  if (dtype == DType::i8) return vector_tensor<int8_t>(dtype, std::vector<int8_t>(zp.begin(), zp.end()), scalar);
-  return vector_tensor<int32_t>(dtype, zp, scalar);
+  return zero_point_tensor(zp, dtype, scalar ? Shape{} : Shape{static_cast<int64_t>(zp.size())});
 }
 
 struct Layer {
@@ -290,7 +289,7 @@ class Emitter {
                 z = names_.fresh(name + "_zero_point"), dq = names_.fresh(name + "_dequantized");
     new_inits_.push_back(named_tensor(qn, vector_tensor<int32_t>(DType::i32, q, false)));
     new_inits_.push_back(named_tensor(s, vector_tensor<float>(DType::f32, scale, false)));
-    new_inits_.push_back(named_tensor(z, vector_tensor<int32_t>(DType::i32, std::vector<int32_t>(n, 0), false)));
+    new_inits_.push_back(named_tensor(z, Tensor(DType::i32, {n})));  // zeros
     weight_nodes_.push_back(qdq_node("DequantizeLinear", names_.fresh(name + "_DequantizeLinear"), {qn, s, z}, dq, 0));
     return dq;
   }
