@@ -184,28 +184,15 @@ class DynamicRewriter {
     }
     // MatMul / Gemm: MatMulInteger reads W as [K, N].
     const bool trans_b = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
-    const ir::Attribute* alpha_attr = n.op_type == "Gemm" ? n.attr("alpha") : nullptr;
-    const float alpha = alpha_attr ? alpha_attr->f : 1.0f;
+    const float alpha = gemm_alpha(n);
     std::optional<Tensor> transposed;
     const Tensor& kn = trans_b ? transposed.emplace(transpose_2d(w)) : w;
     WeightQ q = weight(n, w_name, kn, 1, alpha, {kn.shape()[1]});
     out.push_back(edit::make_node("MatMulInteger", {a.q, q.q, a.zero_point, q.zero_point}, {acc},
                                   rw_.fresh(base + "_MatMulInteger")));
     std::string bias;
-    if (has_bias) bias = gemm_bias(n);
+    if (has_bias) bias = gemm_bias(rw_, n, inits_);
     rescale(n, acc, a, q, bias, out);
-  }
-
-  // Gemm's beta * C: C itself when beta is 1, else a scaled copy (find_sites guarantees C is an
-  // initializer then).
-  std::string gemm_bias(const ir::Node& n) {
-    const ir::Attribute* beta_attr = n.attr("beta");
-    float beta = beta_attr ? beta_attr->f : 1.0f;
-    if (beta == 1.0f) return n.inputs[2];
-    Tensor c = inits_.at(n.inputs[2])->tensor;
-    if (c.dtype() != DType::f32) throw_unsupported("Gemm '{}': bias C of type {}", n.label(), dtype_name(c.dtype()));
-    for (int64_t i = 0; i < c.numel(); ++i) c.data<float>()[i] *= beta;
-    return rw_.add_init(n.inputs[2] + "_beta", std::move(c));
   }
 
   Rewriter& rw_;

@@ -63,8 +63,7 @@ void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
     const bool gemm = n.op_type == "Gemm";
     const Tensor& w = inits.at(n.inputs[1])->tensor;
     const bool trans_b = gemm && n.attr_int("transB", 0) != 0;
-    const ir::Attribute* alpha_attr = gemm ? n.attr("alpha") : nullptr;
-    Tensor nk = nk_padded(w, trans_b, alpha_attr ? alpha_attr->f : 1.0f, bs);
+    Tensor nk = nk_padded(w, trans_b, gemm_alpha(n), bs);
     const int64_t N = nk.shape()[0], K = trans_b ? w.shape()[1] : w.shape()[0], blocks = nk.shape()[1] / bs;
 
     Tensor b, scales;
@@ -96,15 +95,7 @@ void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
                                    edit::int_attr("block_size", bs)},
                                   kMicrosoftDomain));
     if (!has_c) continue;
-    const ir::Attribute* beta_attr = n.attr("beta");
-    const float beta = beta_attr ? beta_attr->f : 1.0f;
-    std::string c = n.inputs[2];
-    if (beta != 1.0f) {
-      Tensor scaled = inits.at(c)->tensor;
-      for (int64_t k = 0; k < scaled.numel(); ++k) scaled.data<float>()[k] *= beta;
-      c = rw.add_init(c + "_beta", std::move(scaled));
-    }
-    out.push_back(edit::make_node("Add", {y, c}, {n.outputs[0]}, rw.fresh(base + "_bias_Add")));
+    out.push_back(edit::make_node("Add", {y, gemm_bias(rw, n, inits)}, {n.outputs[0]}, rw.fresh(base + "_bias_Add")));
   }
   rw.g.nodes = std::move(out);
   rw.finish();

@@ -2,6 +2,7 @@
 // What the data-free quantizers (weight-only, dynamic, int4, fp16) share: which nodes they
 // rewrite (one table), and the rewrite state (fresh names, new initializers, report rows).
 #include <algorithm>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,10 @@ Tensor scale_tensor(const std::vector<float>& scale);
 Tensor zero_point_tensor(const std::vector<int32_t>& zp, DType dtype, Shape shape);
 // [rows, cols] float32 -> [cols, rows].
 Tensor transpose_2d(const Tensor& w);
+// Gemm's alpha (1 for other ops), and its beta * C: C itself when beta is 1, else a scaled copy
+// added through `rw` (find_sites guarantees C is an initializer then, in `inits`).
+float gemm_alpha(const ir::Node& n);
+std::string gemm_bias(Rewriter& rw, const ir::Node& n, const std::map<std::string, ir::NamedTensor*>& inits);
 int64_t total_bytes(std::initializer_list<const Tensor*> tensors);
 
 // `note` follows the format in the progress line and report (e.g. why a layer stays at 8 bits).

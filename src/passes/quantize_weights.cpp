@@ -200,6 +200,21 @@ Tensor transpose_2d(const Tensor& w) {
   return t;
 }
 
+float gemm_alpha(const ir::Node& n) {
+  const ir::Attribute* alpha = n.op_type == "Gemm" ? n.attr("alpha") : nullptr;
+  return alpha ? alpha->f : 1.0f;
+}
+
+std::string gemm_bias(Rewriter& rw, const ir::Node& n, const std::map<std::string, ir::NamedTensor*>& inits) {
+  const ir::Attribute* beta_attr = n.attr("beta");
+  float beta = beta_attr ? beta_attr->f : 1.0f;
+  if (beta == 1.0f) return n.inputs[2];
+  Tensor c = inits.at(n.inputs[2])->tensor;
+  if (c.dtype() != DType::f32) throw_unsupported("Gemm '{}': bias C of type {}", n.label(), dtype_name(c.dtype()));
+  for (int64_t i = 0; i < c.numel(); ++i) c.data<float>()[i] *= beta;
+  return rw.add_init(n.inputs[2] + "_beta", std::move(c));
+}
+
 int64_t total_bytes(std::initializer_list<const Tensor*> tensors) {
   int64_t n = 0;
   for (const Tensor* t : tensors) n += t ? t->nbytes() : 0;
