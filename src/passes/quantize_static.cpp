@@ -553,8 +553,7 @@ class ReferenceOutputs {
 
 PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, const data::Dataset& calibration,
                            const ProgressFn& progress) {
-  if (options.activation_type != DType::u8 && options.activation_type != DType::i8)
-    throw_usage("static quantization: activations are uint8 or int8, not {}", dtype_info(options.activation_type).name);
+  options.validate();
   int64_t samples =
       options.calib_samples > 0 ? std::min(options.calib_samples, calibration.samples) : calibration.samples;
   if (samples <= 0) throw_bad_input("{}: no samples to calibrate on", calibration.source);
