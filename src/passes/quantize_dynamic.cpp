@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 #include <optional>
 
 #include "mcompress/support/error.h"
@@ -54,13 +55,12 @@ class DynamicRewriter {
   explicit DynamicRewriter(Rewriter& rw) : rw_(rw), inits_(edit::initializer_map(rw.g)) {}
 
   void run(const std::vector<Site>& sites) {
-    std::map<size_t, const Site*> at;
-    for (const Site& s : sites) at[s.node] = &s;
+    std::set<size_t> at;  // the nodes rewritten
+    for (const Site& s : sites) at.insert(s.node);
     rw_.expect(sites.size());
     std::vector<ir::Node> out;
     for (size_t i = 0; i < rw_.g.nodes.size(); ++i) {
-      auto it = at.find(i);
-      if (it == at.end()) {
+      if (!at.count(i)) {
         out.push_back(std::move(rw_.g.nodes[i]));
         continue;
       }

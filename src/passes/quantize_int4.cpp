@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
 #include "mcompress/support/error.h"
 #include "quantize_rewriter.h"
@@ -46,8 +47,8 @@ Tensor nk_padded(const Tensor& w, bool trans_b, float alpha, int64_t block_size)
 }  // namespace
 
 void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
-  std::map<size_t, const Site*> at;
-  for (const Site& s : sites) at[s.node] = &s;
+  std::set<size_t> at;  // the nodes rewritten
+  for (const Site& s : sites) at.insert(s.node);
   rw.expect(sites.size());
   if (!sites.empty()) edit::require_opset(rw.model, kMicrosoftDomain, 1);
   auto inits = edit::initializer_map(rw.g);
