@@ -90,25 +90,11 @@ void matmul_integer_to_float(OpContext& ctx) {
 void dynamic_quantize_matmul(OpContext& ctx) {
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
-  if (a.dtype() != DType::f32) ctx.unsupported("A of type " + std::string(dtype_name(a.dtype())) + " is not supported");
-  const float* pa = a.data<float>();
-  float lo = 0.f, hi = 0.f;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    lo = std::min(lo, pa[i]);
-    hi = std::max(hi, pa[i]);
-  }
-  float scale = hi == lo ? 1.f : (hi - lo) / 255.f;
-  float zero_point = std::nearbyint(std::clamp(0.f - lo / scale, 0.f, 255.f));
-  Saturation sat = output_range(ctx, DType::u8);
-  Tensor qa = make_quantized(ctx, DType::u8, a.shape(), [&](auto* dst) {
-    using Q = std::remove_pointer_t<decltype(dst)>;
-    for (int64_t i = 0; i < a.numel(); ++i) dst[i] = static_cast<Q>(saturate_round(pa[i] / scale, zero_point, sat));
-  });
-  auto zp_u8 = static_cast<uint8_t>(zero_point);
-  Tensor a_zp = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&zp_u8, 1));
-  Tensor acc = matmul_int32(ctx, qa, &a_zp, b, ctx.input(3));
+  DynamicQuantized qa = dynamic_quantize_u8(ctx, a);
+  Tensor a_zp = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&qa.zero_point, 1));
+  Tensor acc = matmul_int32(ctx, qa.q, &a_zp, b, ctx.input(3));
   int64_t N = b.rank() == 1 ? 1 : b.shape().back();
-  emit_float_product(ctx, acc, scale, column_scales(ctx, ctx.in(2), N, "b_scale"), ctx.input(4), DType::f32);
+  emit_float_product(ctx, acc, qa.scale, column_scales(ctx, ctx.in(2), N, "b_scale"), ctx.input(4), DType::f32);
 }
 
 // ---- QGemm ----------------------------------------------------------------------------------

@@ -177,6 +177,17 @@ float scalar_scale(const OpContext& ctx, const Tensor& t, const char* name);
 // The value of a one-element zero point (0 when absent).
 int32_t scalar_zero_point(const OpContext& ctx, const Tensor* t);
 
+// DynamicQuantizeLinear's uint8 quantization of a float32 tensor: the range widened to include 0,
+// as the spec and ONNX Runtime do; an all-zero input gets scale 1 (ONNX Runtime's choice) instead
+// of dividing by zero.
+struct DynamicQuantized {
+  Tensor q;
+  float scale = 1.f;
+  uint8_t zero_point = 0;
+};
+
+DynamicQuantized dynamic_quantize_u8(OpContext& ctx, const Tensor& x);
+
 // A QLinear op's output type: its zero point's, uint8 without one.
 DType qlinear_output_dtype(const Tensor* y_zero_point);
 
