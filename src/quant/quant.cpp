@@ -214,6 +214,25 @@ GroupError group_error(const float* v, int64_t n, float scale, int32_t zp, const
   return e;
 }
 
+// params_from_range for one group, without the vectors: search_group calls it ~20 times a group.
+struct GroupParams {
+  float scale;
+  int32_t zero_point;
+};
+
+GroupParams range_params(float lo, float hi, const FormatTraits& f, bool symmetric) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  if (symmetric) {
+    float amax = std::max(-lo, hi);
+    return {amax > 0 ? std::max(amax / static_cast<float>(f.symmetric_max), kMinScale) : 1.0f, f.symmetric_zero};
+  }
+  if (!(hi > lo)) return {1.0f, std::clamp(0, f.qmin, f.qmax)};
+  float scale = std::max((hi - lo) / static_cast<float>(f.qmax - f.qmin), kMinScale);
+  float zp = std::nearbyint(static_cast<float>(f.qmin) - lo / scale);
+  return {scale, static_cast<int32_t>(std::clamp(zp, static_cast<float>(f.qmin), static_cast<float>(f.qmax)))};
+}
+
 // Least squared error clipping for one group (see RangeMethod::mse).
 void search_group(const float* v, int64_t n, const FormatTraits& f, bool symmetric, float& scale, int32_t& zp) {
   float lo = 0, hi = 0;
@@ -222,13 +241,13 @@ void search_group(const float* v, int64_t n, const FormatTraits& f, bool symmetr
     hi = std::max(hi, v[i]);
   }
   // Coarse grid over the clipping factor, then the neighbourhood of the best coarse point.
-  QuantParams best = params_from_range(lo, hi, f.dtype, symmetric);
-  double best_err = group_error(v, n, best.scale[0], best.zero_point[0], f).sq_err;
+  GroupParams best = range_params(lo, hi, f, symmetric);
+  double best_err = group_error(v, n, best.scale, best.zero_point, f).sq_err;
   float best_shrink = 1.0f;
   auto try_shrink = [&](float shrink) {
     if (shrink > 1.0f || shrink < kClipMin) return;
-    QuantParams p = params_from_range(lo * shrink, hi * shrink, f.dtype, symmetric);
-    double err = group_error(v, n, p.scale[0], p.zero_point[0], f).sq_err;
+    GroupParams p = range_params(lo * shrink, hi * shrink, f, symmetric);
+    double err = group_error(v, n, p.scale, p.zero_point, f).sq_err;
     if (err < best_err) {
       best_err = err;
       best = p;
@@ -239,8 +258,8 @@ void search_group(const float* v, int64_t n, const FormatTraits& f, bool symmetr
   const float centre = best_shrink;
   for (int k = -kClipFineSteps; k <= kClipFineSteps; ++k)
     if (k != 0) try_shrink(centre + kClipFineStep * static_cast<float>(k));
-  scale = best.scale[0];
-  zp = best.zero_point[0];
+  scale = best.scale;
+  zp = best.zero_point;
   // With the integers fixed, the best scale is <v, q> / <q, q>; requantizing may move the integers
   // again, so keep the refit only while it lowers the error.
   for (int round = 0; round < kRefitRounds; ++round) {
@@ -305,10 +324,11 @@ QuantParams choose_minmax(const Tensor& w, DType dtype, bool symmetric, int64_t 
     }
   });
   QuantParams p = empty_params(dtype, g, axis, block_size);
+  const FormatTraits& f = format_traits(dtype);
   for (int64_t k = 0; k < g.groups; ++k) {
-    QuantParams one = params_from_range(lo[k], hi[k], dtype, symmetric);
-    p.scale[k] = one.scale[0];
-    p.zero_point[k] = one.zero_point[0];
+    GroupParams one = range_params(lo[k], hi[k], f, symmetric);
+    p.scale[k] = one.scale;
+    p.zero_point[k] = one.zero_point;
   }
   return p;
 }
@@ -328,19 +348,26 @@ QuantParams choose_mse(const Tensor& w, DType dtype, bool symmetric, int64_t axi
     for (int64_t i = 0; i < g.inner; ++i) ++offset[b + i + 1];
   }
   for (int64_t k = 0; k < g.groups; ++k) offset[k + 1] += offset[k];
-  std::vector<float> values(static_cast<size_t>(w.numel()));
-  std::vector<int64_t> fill(offset.begin(), offset.end() - 1);
-  for (int64_t r = 0; r < g.runs(); ++r) {
-    const float* xr = x + r * g.inner;
-    int64_t b = g.base(r);
-    for (int64_t i = 0; i < g.inner; ++i) values[fill[g.group(b, i)]++] = xr[i];
+  // Groups that are already contiguous and in order (per tensor, blocks along the innermost axis,
+  // channels of the outermost axis) are searched in place, without the copy.
+  bool in_place = g.per_tensor || (g.blocked() ? g.inner == 1 : g.outer == 1);
+  std::vector<float> values;
+  if (!in_place) {
+    values.resize(static_cast<size_t>(w.numel()));
+    std::vector<int64_t> fill(offset.begin(), offset.end() - 1);
+    for (int64_t r = 0; r < g.runs(); ++r) {
+      const float* xr = x + r * g.inner;
+      int64_t b = g.base(r);
+      for (int64_t i = 0; i < g.inner; ++i) values[fill[g.group(b, i)]++] = xr[i];
+    }
   }
+  const float* grouped = in_place ? x : values.data();
   QuantParams p = empty_params(dtype, g, axis, block_size);
   const FormatTraits& f = format_traits(dtype);
   int64_t grain = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, w.numel() / std::max<int64_t>(1, g.groups)) / 16);
   for_chunks(pool, g.groups, grain, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k)
-      search_group(values.data() + offset[k], offset[k + 1] - offset[k], f, symmetric, p.scale[k], p.zero_point[k]);
+      search_group(grouped + offset[k], offset[k + 1] - offset[k], f, symmetric, p.scale[k], p.zero_point[k]);
   });
   return p;
 }
@@ -366,26 +393,11 @@ Shape QuantParams::param_shape(const Shape& dims) const {
 }
 
 QuantParams params_from_range(float lo, float hi, DType dtype, bool symmetric) {
-  const FormatTraits& f = format_traits(dtype);
-  lo = std::min(lo, 0.0f);
-  hi = std::max(hi, 0.0f);
+  GroupParams one = range_params(lo, hi, format_traits(dtype), symmetric);
   QuantParams p;
   p.dtype = dtype;
-  if (symmetric) {
-    float amax = std::max(-lo, hi);
-    p.scale = {amax > 0 ? std::max(amax / static_cast<float>(f.symmetric_max), kMinScale) : 1.0f};
-    p.zero_point = {f.symmetric_zero};
-    return p;
-  }
-  if (!(hi > lo)) {
-    p.scale = {1.0f};
-    p.zero_point = {std::clamp(0, f.qmin, f.qmax)};
-    return p;
-  }
-  float scale = std::max((hi - lo) / static_cast<float>(f.qmax - f.qmin), kMinScale);
-  float zp = std::nearbyint(static_cast<float>(f.qmin) - lo / scale);
-  p.scale = {scale};
-  p.zero_point = {static_cast<int32_t>(std::clamp(zp, static_cast<float>(f.qmin), static_cast<float>(f.qmax)))};
+  p.scale = {one.scale};
+  p.zero_point = {one.zero_point};
   return p;
 }
 
