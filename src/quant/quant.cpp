@@ -684,13 +684,4 @@ Tensor to_float16(const Tensor& f32, ThreadPool* pool) {
   return out;
 }
 
-Tensor to_float32(const Tensor& f16) {
-  if (f16.dtype() != DType::f16) throw_unsupported("to_float32: expected a float16 tensor, got {}", dtype_name(f16.dtype()));
-  Tensor out(DType::f32, f16.shape());
-  const auto* x = f16.data<uint16_t>();
-  float* y = out.data<float>();
-  for (int64_t i = 0; i < f16.numel(); ++i) y[i] = half_to_float_ref(x[i]);
-  return out;
-}
-
 }  // namespace mcompress::quant

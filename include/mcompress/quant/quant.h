@@ -95,8 +95,7 @@ AffineBlocks quantize_affine_blocks(const Tensor& w, int64_t block_size, ThreadP
 // NaN stays NaN (quiet, sign and top payload bits kept).
 uint16_t float_to_half_ref(float x);
 float half_to_float_ref(uint16_t h);
-// Whole tensors: f32 -> f16 and f16 -> f32 (same shape).
+// A whole f32 tensor as f16 (same shape).
 Tensor to_float16(const Tensor& f32, ThreadPool* pool = nullptr);
-Tensor to_float32(const Tensor& f16);
 
 }  // namespace mcompress::quant
