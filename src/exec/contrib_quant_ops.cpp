@@ -208,12 +208,10 @@ void qlinear_mul(OpContext& ctx) {
 // Output code of each of the 256 input codes of `dtype`: quantize(f(dequantize(code))).
 using CodeTable = std::array<int32_t, 256>;
 
-int32_t lowest_code(DType dtype) { return dtype == DType::u8 ? 0 : -128; }
-
 template <typename F>
 CodeTable code_table(const OpContext& ctx, DType dtype, const TensorQuant& qx, const TensorQuant& qy, F&& f) {
   Saturation sat = output_range(ctx, dtype);
-  int32_t lo = lowest_code(dtype);
+  int32_t lo = quant_type(ctx, dtype).lo;
   CodeTable table{};
   for (int32_t code = lo; code < lo + 256; ++code) {
     float v = f(static_cast<float>(code - qx.zero_point) * qx.scale);
@@ -231,7 +229,7 @@ void qlinear_unary(OpContext& ctx, F&& f) {
   TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "X_scale");
   TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "Y_scale");
   CodeTable table = code_table(ctx, x.dtype(), qx, qy, f);
-  int32_t lo = lowest_code(x.dtype());
+  int32_t lo = quant_type(ctx, x.dtype()).lo;
   std::vector<int32_t> codes = widen(ctx, x);
   ctx.out(0) = make_quantized(ctx, x.dtype(), x.shape(), [&](auto* dst) {
     using Q = std::remove_pointer_t<decltype(dst)>;
@@ -298,7 +296,7 @@ void qlinear_concat(OpContext& ctx) {
   Shape out_shape = first.shape();
   out_shape[axis] = 0;
   std::vector<std::vector<int32_t>> parts(count);
-  int32_t lo = lowest_code(dtype);
+  int32_t lo = quant_type(ctx, dtype).lo;
   for (size_t i = 0; i < count; ++i) {
     const Tensor& x = ctx.in(2 + 3 * i);
     if (x.dtype() != dtype)
