@@ -286,6 +286,7 @@ void qlinear_concat(OpContext& ctx) {
     ctx.fail("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " +
              std::to_string(ctx.num_inputs()) + " inputs");
   const Tensor& y_zp = ctx.in(1);
+  check_8bit(ctx, y_zp, "Y_zero_point");  // the code tables hold 256 codes
   DType dtype = y_zp.dtype();
   TensorQuant qy = tensor_quant(ctx, 0, dtype, "Y_scale");
   size_t count = (ctx.num_inputs() - 2) / 3;
