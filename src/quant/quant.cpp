@@ -110,11 +110,13 @@ void for_each_span(const Geometry& g, int64_t rb, int64_t re, F&& fn) {
   }
 }
 
-void check_params(const Tensor& w, const QuantParams& p, std::string_view what) {
+// The geometry of w under p, after checking p has one scale and zero point per group.
+Geometry check_params(const Tensor& w, const QuantParams& p, std::string_view what) {
   Geometry g = geometry(w.shape(), p.axis, p.block_size);
   if (static_cast<int64_t>(p.scale.size()) != g.groups || p.zero_point.size() != p.scale.size())
     throw_bad_input("{}: {} scales / {} zero points for a {} tensor with axis {} block {} (expected {})", what,
                     p.scale.size(), p.zero_point.size(), shape_string(w.shape()), p.axis, p.block_size, g.groups);
+  return g;
 }
 
 inline float quantize_one(float x, float scale, float zp, float qmin, float qmax) {
@@ -401,10 +403,6 @@ QuantParams params_from_range(float lo, float hi, DType dtype, bool symmetric) {
   return p;
 }
 
-QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t axis, int64_t block_size) {
-  return choose_params(w, dtype, symmetric, axis, block_size, RangeMethod::minmax);
-}
-
 QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t axis, int64_t block_size,
                           RangeMethod method, ThreadPool* pool) {
   check_float(w, "choose_params");
@@ -421,18 +419,15 @@ Tensor quantize(const Tensor& w, const QuantParams& params, ThreadPool* pool) {
 
 Tensor dequantize(const Tensor& q, const QuantParams& params, ThreadPool* pool) {
   format_traits(q.dtype());
-  Geometry g = geometry(q.shape(), params.axis, params.block_size);
-  if (static_cast<int64_t>(params.scale.size()) != g.groups || params.zero_point.size() != params.scale.size())
-    throw_bad_input("dequantize: {} scales for {} groups", params.scale.size(), g.groups);
+  Geometry g = check_params(q, params, "dequantize");
   Tensor out(DType::f32, q.shape());
   float* y = out.data<float>();
-  auto load = [&](int64_t e) { return load_quantized(q, e); };
   for_chunks(pool, g.runs(), g.run_grain(), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       int64_t b = g.base(r);
       for (int64_t i = 0; i < g.inner; ++i) {
         int64_t k = g.group(b, i), e = r * g.inner + i;
-        y[e] = static_cast<float>(load(e) - params.zero_point[k]) * params.scale[k];
+        y[e] = static_cast<float>(load_quantized(q, e) - params.zero_point[k]) * params.scale[k];
       }
     }
   });
@@ -489,8 +484,7 @@ Tensor dequantize_ref(const Tensor& q, const QuantParams& params) {
 
 Quantized quantize_measured(const Tensor& w, const QuantParams& params, ThreadPool* pool) {
   check_float(w, "quantize");
-  check_params(w, params, "quantize");
-  Geometry g = geometry(w.shape(), params.axis, params.block_size);
+  Geometry g = check_params(w, params, "quantize");
   Quantized r{Tensor(params.dtype, w.shape()), 0.0};
   const float* x = w.data<float>();
   std::pair<double, double> sums;

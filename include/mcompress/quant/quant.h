@@ -52,10 +52,9 @@ QuantParams params_from_range(float lo, float hi, DType dtype, bool symmetric);
 enum class RangeMethod { minmax, mse };
 
 // Weights: per tensor (axis -1), per channel along `axis`, or per block of `block_size` along
-// `axis`; ranges from min/max of each group.
-QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t axis = -1, int64_t block_size = 0);
-QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t axis, int64_t block_size,
-                          RangeMethod method, ThreadPool* pool = nullptr);
+// `axis`; each group's range chosen by `method`.
+QuantParams choose_params(const Tensor& w, DType dtype, bool symmetric, int64_t axis = -1, int64_t block_size = 0,
+                          RangeMethod method = RangeMethod::minmax, ThreadPool* pool = nullptr);
 
 // round-half-to-even(x / scale) + zero point, saturated to dtype's range. Output dtype = params.dtype
 // (4-bit formats packed low nibble first, as ONNX stores them).
