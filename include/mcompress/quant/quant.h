@@ -80,8 +80,8 @@ Quantized quantize_measured(const Tensor& w, const QuantParams& params, ThreadPo
 // w ~ (q - zero) * scale, q in 0..15, blocks of `block_size` along the last axis of a 2-D w
 // whose width is a multiple of it. Each block's range is searched on a 2-D grid of clippings of
 // its min and max, each refit by least squares for (scale, offset) given the integers
-// (llama.cpp's k-quants approach), the best few polished by more refits; on the bundled ViT
-// (every MatMul/Gemm at int4, 2000 test images): 29.2 dB output SQNR vs 27.3 symmetric.
+// (llama.cpp's k-quants approach), the best few polished by more refits. Its output SQNR beats
+// the symmetric blocks' (see the int4 pass header, src/passes/quantize_int4.cpp).
 struct AffineBlocks {
   Tensor q;                  // uint4 [rows, width], packed
   std::vector<float> scale;  // [rows, width / block_size]
