@@ -17,6 +17,7 @@
 #include <array>
 #include <cmath>
 
+#include "nn_kernels.h"
 #include "quant_kernels.h"
 
 namespace mcompress::exec {
@@ -90,25 +91,11 @@ void matmul_integer_to_float(OpContext& ctx) {
 void dynamic_quantize_matmul(OpContext& ctx) {
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
-  if (a.dtype() != DType::f32) ctx.unsupported("A of type " + std::string(dtype_name(a.dtype())) + " is not supported");
-  const float* pa = a.data<float>();
-  float lo = 0.f, hi = 0.f;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    lo = std::min(lo, pa[i]);
-    hi = std::max(hi, pa[i]);
-  }
-  float scale = hi == lo ? 1.f : (hi - lo) / 255.f;
-  float zero_point = std::nearbyint(std::clamp(0.f - lo / scale, 0.f, 255.f));
-  Saturation sat = output_range(ctx, DType::u8);
-  Tensor qa = make_quantized(ctx, DType::u8, a.shape(), [&](auto* dst) {
-    using Q = std::remove_pointer_t<decltype(dst)>;
-    for (int64_t i = 0; i < a.numel(); ++i) dst[i] = static_cast<Q>(saturate_round(pa[i] / scale, zero_point, sat));
-  });
-  auto zp_u8 = static_cast<uint8_t>(zero_point);
-  Tensor a_zp = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&zp_u8, 1));
-  Tensor acc = matmul_int32(ctx, qa, &a_zp, b, ctx.input(3));
+  DynamicQuantized qa = dynamic_quantize_u8(ctx, a);
+  Tensor a_zp = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&qa.zero_point, 1));
+  Tensor acc = matmul_int32(ctx, qa.q, &a_zp, b, ctx.input(3));
   int64_t N = b.rank() == 1 ? 1 : b.shape().back();
-  emit_float_product(ctx, acc, scale, column_scales(ctx, ctx.in(2), N, "b_scale"), ctx.input(4), DType::f32);
+  emit_float_product(ctx, acc, qa.scale, column_scales(ctx, ctx.in(2), N, "b_scale"), ctx.input(4), DType::f32);
 }
 
 // ---- QGemm ----------------------------------------------------------------------------------
@@ -221,12 +208,10 @@ void qlinear_mul(OpContext& ctx) {
 // Output code of each of the 256 input codes of `dtype`: quantize(f(dequantize(code))).
 using CodeTable = std::array<int32_t, 256>;
 
-int32_t lowest_code(DType dtype) { return dtype == DType::u8 ? 0 : -128; }
-
 template <typename F>
 CodeTable code_table(const OpContext& ctx, DType dtype, const TensorQuant& qx, const TensorQuant& qy, F&& f) {
   Saturation sat = output_range(ctx, dtype);
-  int32_t lo = lowest_code(dtype);
+  int32_t lo = quant_type(ctx, dtype).lo;
   CodeTable table{};
   for (int32_t code = lo; code < lo + 256; ++code) {
     float v = f(static_cast<float>(code - qx.zero_point) * qx.scale);
@@ -244,7 +229,7 @@ void qlinear_unary(OpContext& ctx, F&& f) {
   TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "X_scale");
   TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "Y_scale");
   CodeTable table = code_table(ctx, x.dtype(), qx, qy, f);
-  int32_t lo = lowest_code(x.dtype());
+  int32_t lo = quant_type(ctx, x.dtype()).lo;
   std::vector<int32_t> codes = widen(ctx, x);
   ctx.out(0) = make_quantized(ctx, x.dtype(), x.shape(), [&](auto* dst) {
     using Q = std::remove_pointer_t<decltype(dst)>;
@@ -301,6 +286,7 @@ void qlinear_concat(OpContext& ctx) {
     ctx.fail("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " +
              std::to_string(ctx.num_inputs()) + " inputs");
   const Tensor& y_zp = ctx.in(1);
+  check_8bit(ctx, y_zp, "Y_zero_point");  // the code tables hold 256 codes
   DType dtype = y_zp.dtype();
   TensorQuant qy = tensor_quant(ctx, 0, dtype, "Y_scale");
   size_t count = (ctx.num_inputs() - 2) / 3;
@@ -311,7 +297,7 @@ void qlinear_concat(OpContext& ctx) {
   Shape out_shape = first.shape();
   out_shape[axis] = 0;
   std::vector<std::vector<int32_t>> parts(count);
-  int32_t lo = lowest_code(dtype);
+  int32_t lo = quant_type(ctx, dtype).lo;
   for (size_t i = 0; i < count; ++i) {
     const Tensor& x = ctx.in(2 + 3 * i);
     if (x.dtype() != dtype)
@@ -342,7 +328,7 @@ void qlinear_concat(OpContext& ctx) {
 }
 
 // inputs: X, x_scale, x_zero_point?, y_scale, y_zero_point?; AveragePool's attributes. The
-// output shape comes from the AveragePool kernel (auto_pad, ceil_mode). Each window's codes minus
+// output shape is AveragePool's (window_geometry: auto_pad, ceil_mode). Each window's codes minus
 // the zero point are summed exactly and scaled by x_scale / count / y_scale. Averages often land on
 // a rounding tie (every value is a multiple of x_scale), where ONNX Runtime's float arithmetic can
 // fall on either side: a few outputs in a hundred differ from ORT's by one quantization step.
@@ -350,55 +336,45 @@ void qlinear_average_pool(OpContext& ctx) {
   const Tensor& x = ctx.in(0);
   check_8bit(ctx, x, "X");
   if (ctx.attr_int("channels_last", 0) != 0) ctx.unsupported("channels_last is not supported");
+  if (x.rank() < 3) ctx.fail("input must be [N, C, spatial...], got " + shape_string(x.shape()));
+  if (x.rank() > 5) ctx.unsupported("more than 3 spatial dimensions");
+  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape");
+  if (kernel.empty()) ctx.fail("kernel_shape is required");
   TensorQuant qx = tensor_quant(ctx, 1, x.dtype(), "x_scale");
   TensorQuant qy = tensor_quant(ctx, 3, x.dtype(), "y_scale");
   std::vector<int32_t> codes = widen(ctx, x);
-  Tensor xf(DType::f32, x.shape());  // dequantized: the AveragePool kernel gives the output shape
-  float* px = xf.data<float>();
-  for (size_t i = 0; i < codes.size(); ++i) px[i] = static_cast<float>(codes[i] - qx.zero_point) * qx.scale;
-  std::vector<Tensor> pooled(1);
-  OpContext inner(ctx.node(), 11, {&xf}, pooled, ctx.pool(), ctx.subgraphs());
-  find_op("", "AveragePool")->forward(inner);
-  const Shape& out = pooled[0].shape();
-  size_t nd = out.size() - 2;
-  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape"), strides = ctx.attr_ints("strides");
-  std::vector<int64_t> pads = ctx.attr_ints("pads");
-  if (strides.empty()) strides.assign(nd, 1);
-  if (pads.empty()) pads.assign(2 * nd, 0);
-  std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  std::vector<int64_t> begin(nd), in(x.shape().begin() + 2, x.shape().end());
-  for (size_t d = 0; d < nd; ++d) {
-    int64_t total = std::max<int64_t>(0, (out[d + 2] - 1) * strides[d] + kernel[d] - in[d]);
-    begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : auto_pad == "SAME_LOWER" ? total - total / 2
-             : auto_pad == "VALID"    ? 0
-                                      : pads[d];
-  }
+  Window win = window_geometry(ctx, x.shape(), std::move(kernel), ctx.attr_int("ceil_mode", 0) != 0);
+  size_t nd = win.rank();
+  Shape out = {x.shape()[0], x.shape()[1]};
+  out.insert(out.end(), win.out.begin(), win.out.end());
   bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
-  int64_t in_size = product(in, 0, nd), out_size = product(out, 2, out.size());
-  int64_t window = product(kernel, 0, nd);
+  int64_t in_size = product(win.in, 0, nd), out_size = product(win.out, 0, nd);
+  int64_t window = product(win.kernel, 0, nd);
   Saturation sat = output_range(ctx, x.dtype());
   ctx.out(0) = make_quantized(ctx, x.dtype(), out, [&](auto* dst) {
     using Q = std::remove_pointer_t<decltype(dst)>;
-    std::vector<int64_t> lo(nd), hi(nd), pos(nd);
+    // Per dim, the window's first input index and its in-range taps [lo, hi).
+    std::vector<int64_t> start(nd), lo(nd), hi(nd), tap(nd);
     for (int64_t plane = 0; plane < out[0] * out[1]; ++plane)
       for (int64_t o = 0; o < out_size; ++o) {
         int64_t count = 1;
         for (int64_t rest = o, d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
-          int64_t at = rest % out[d + 2] * strides[d] - begin[d];
-          rest /= out[d + 2];
-          lo[d] = std::max<int64_t>(at, 0);
-          hi[d] = std::min(at + kernel[d], in[d]);
+          int64_t at = rest % win.out[d] * win.strides[d] - win.pad_begin[d], dil = win.dilations[d];
+          rest /= win.out[d];
+          start[d] = at;
+          lo[d] = at >= 0 ? 0 : (-at + dil - 1) / dil;
+          hi[d] = std::min(win.kernel[d], (win.in[d] - at + dil - 1) / dil);
           count *= std::max<int64_t>(0, hi[d] - lo[d]);
         }
         int64_t sum = 0;
         if (count > 0) {
-          pos = lo;
+          tap = lo;
           while (true) {
             int64_t offset = 0;
-            for (size_t d = 0; d < nd; ++d) offset = offset * in[d] + pos[d];
+            for (size_t d = 0; d < nd; ++d) offset = offset * win.in[d] + start[d] + tap[d] * win.dilations[d];
             sum += codes[static_cast<size_t>(plane * in_size + offset)] - qx.zero_point;
             size_t d = nd;
-            while (d-- > 0 && ++pos[d] == hi[d]) pos[d] = lo[d];
+            while (d-- > 0 && ++tap[d] == hi[d]) tap[d] = lo[d];
             if (d == static_cast<size_t>(-1)) break;
           }
         }

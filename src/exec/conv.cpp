@@ -56,6 +56,9 @@ struct ConvGeometry {
   int64_t in_pixels() const { return in.d * in.h * in.w; }
   int64_t out_pixels() const { return out.d * out.h * out.w; }
   int64_t taps() const { return kernel.d * kernel.h * kernel.w; }
+  // The zero-padded input plane conv_shifted reads (stride 1): the output plus the dilated kernel.
+  int64_t padded_h() const { return out.h + (kernel.h - 1) * dilation.h; }
+  int64_t padded_w() const { return out.w + (kernel.w - 1) * dilation.w; }
 };
 
 ConvGeometry to_geometry(const Window& win) {
@@ -163,13 +166,15 @@ void accumulate_tap(const float* x, float w, const ConvGeometry& g, int64_t kd, 
 
 // Stride-1 convolutions over 1 or 2 spatial dims whose padded group input and wide output fit
 // the buffers, with enough images x groups to go round the pool, skip im2col: see conv_shifted.
+// Only with the native sgemm: without it sgemm_rows gathers B (depth x wide pixels) into a heap
+// buffer that no limit here bounds.
 bool fits_shifted_windows(const ConvGeometry& g, int64_t in_per_group, int64_t out_per_group, int64_t tasks) {
+  if (!sgemm_is_native()) return false;
   if (g.stride.d != 1 || g.stride.h != 1 || g.stride.w != 1 || g.kernel.d != 1 || g.in.d != 1 || g.out.d != 1)
     return false;
   if (tasks < kMinConvTasks) return false;
-  int64_t hp = g.out.h + (g.kernel.h - 1) * g.dilation.h;
-  int64_t wp = g.out.w + (g.kernel.w - 1) * g.dilation.w;
-  return in_per_group * hp * wp <= kColBufferFloats && out_per_group * g.out.h * wp <= kColBufferFloats;
+  int64_t wp = g.padded_w();
+  return in_per_group * g.padded_h() * wp <= kColBufferFloats && out_per_group * g.out.h * wp <= kColBufferFloats;
 }
 
 bool is_pointwise(const ConvGeometry& g) {
@@ -195,8 +200,7 @@ void check_float(const OpContext& ctx, const Tensor& t, const char* what) {
 // Same products summed in the same order as the im2col path: the same bits.
 void conv_shifted(const float* x, int64_t channels, const ConvGeometry& g, const float* w, int64_t out_channels,
                   const SgemmEpilogue& epilogue, float* y) {
-  int64_t hp = g.out.h + (g.kernel.h - 1) * g.dilation.h;
-  int64_t wp = g.out.w + (g.kernel.w - 1) * g.dilation.w;
+  int64_t hp = g.padded_h(), wp = g.padded_w();
   int64_t wide = (g.out.h - 1) * wp + g.out.w;
   int64_t depth = channels * g.taps();
   thread_local std::vector<float> padded, product;

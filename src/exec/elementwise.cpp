@@ -43,28 +43,28 @@ void binary_typed(OpContext& ctx, DType out_dtype, F f) {
   }
   R* po = out.data<R>();
   int64_t total = out.numel();
+  int64_t b_numel = checked_numel(bs, "operand");
   if (as == bs) {
     ctx.pool().parallel_for(total, kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
     });
-  } else if (checked_numel(bs, "operand") == 1) {
+  } else if (b_numel == 1) {
     T s = pb[0];
     ctx.pool().parallel_for(total, kElementGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], s);
     });
-  } else if (total > 0 && as == out_shape && is_trailing_block(bs, out_shape)) {
-    int64_t inner = checked_numel(bs, "operand");
+  } else if (total > 0 && (as == out_shape ? is_trailing_block(bs, out_shape)
+                                           : bs == out_shape && is_trailing_block(as, out_shape))) {
+    // One operand spans the output; the other is its trailing block of `inner` elements, repeated.
+    bool b_repeats = as == out_shape;
+    int64_t inner = b_repeats ? b_numel : checked_numel(as, "operand");
     int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
     ctx.pool().parallel_for(total / inner, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r)
-        for (int64_t i = 0; i < inner; ++i) po[r * inner + i] = f(pa[r * inner + i], pb[i]);
-    });
-  } else if (total > 0 && bs == out_shape && is_trailing_block(as, out_shape)) {
-    int64_t inner = checked_numel(as, "operand");
-    int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
-    ctx.pool().parallel_for(total / inner, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r)
-        for (int64_t i = 0; i < inner; ++i) po[r * inner + i] = f(pa[i], pb[r * inner + i]);
+      for (int64_t r = begin; r < end; ++r) {
+        const T* ra = b_repeats ? pa + r * inner : pa;
+        const T* rb = b_repeats ? pb : pb + r * inner;
+        for (int64_t i = 0; i < inner; ++i) po[r * inner + i] = f(ra[i], rb[i]);
+      }
     });
   } else {
     std::array<std::vector<int64_t>, 2> strides = {broadcast_strides(as, out_shape), broadcast_strides(bs, out_shape)};

@@ -38,41 +38,38 @@ inline const QuantType& quant_type(const OpContext& ctx, DType dtype) {
   ctx.unsupported("quantized type " + std::string(dtype_name(dtype)) + " is not supported");
 }
 
+// Calls f(T{}) with T the C++ type of a quantized dtype stored one element per value (8, 16 and
+// 32 bits; 4-bit types are packed and each caller handles them itself); other dtypes fail naming
+// the node.
+template <typename F>
+void dispatch_quantized(const OpContext& ctx, DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::u8: f(uint8_t{}); return;
+    case DType::i8: f(int8_t{}); return;
+    case DType::u16: f(uint16_t{}); return;
+    case DType::i16: f(int16_t{}); return;
+    case DType::i32: f(int32_t{}); return;
+    default: ctx.unsupported("quantized type " + std::string(dtype_name(dtype)) + " is not supported");
+  }
+}
+
 // Calls f(p) with p a typed pointer to the tensor's integer values; 4-bit types are unpacked
 // first (into int8_t / uint8_t) so every caller sees one element per value.
 template <typename F>
 void visit_quantized(const OpContext& ctx, const Tensor& t, F&& f) {
-  switch (t.dtype()) {
-    case DType::u8:
-      f(t.data<uint8_t>());
-      return;
-    case DType::i8:
-      f(t.data<int8_t>());
-      return;
-    case DType::u16:
-      f(t.data<uint16_t>());
-      return;
-    case DType::i16:
-      f(t.data<int16_t>());
-      return;
-    case DType::i32:
-      f(t.data<int32_t>());
-      return;
-    case DType::u4: {
-      std::vector<uint8_t> v(static_cast<size_t>(t.numel()));
-      for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_uint4(t, i);
-      f(static_cast<const uint8_t*>(v.data()));
-      return;
-    }
-    case DType::i4: {
-      std::vector<int8_t> v(static_cast<size_t>(t.numel()));
-      for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_int4(t, i);
-      f(static_cast<const int8_t*>(v.data()));
-      return;
-    }
-    default:
-      ctx.unsupported("quantized type " + std::string(dtype_name(t.dtype())) + " is not supported");
+  if (t.dtype() == DType::u4) {
+    std::vector<uint8_t> v(static_cast<size_t>(t.numel()));
+    for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_uint4(t, i);
+    f(static_cast<const uint8_t*>(v.data()));
+    return;
   }
+  if (t.dtype() == DType::i4) {
+    std::vector<int8_t> v(static_cast<size_t>(t.numel()));
+    for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = get_int4(t, i);
+    f(static_cast<const int8_t*>(v.data()));
+    return;
+  }
+  dispatch_quantized(ctx, t.dtype(), [&](auto zero) { f(t.data<decltype(zero)>()); });
 }
 
 inline std::vector<int32_t> widen(const OpContext& ctx, const Tensor& t) {
@@ -89,36 +86,17 @@ inline std::vector<int32_t> widen(const OpContext& ctx, const Tensor& t) {
 template <typename F>
 Tensor make_quantized(const OpContext& ctx, DType dtype, const Shape& shape, F&& fill) {
   Tensor out(dtype, shape);
-  switch (dtype) {
-    case DType::u8:
-      fill(out.data<uint8_t>());
-      break;
-    case DType::i8:
-      fill(out.data<int8_t>());
-      break;
-    case DType::u16:
-      fill(out.data<uint16_t>());
-      break;
-    case DType::i16:
-      fill(out.data<int16_t>());
-      break;
-    case DType::i32:
-      fill(out.data<int32_t>());
-      break;
-    case DType::u4:
-    case DType::i4: {
-      std::vector<int8_t> v(static_cast<size_t>(out.numel()));
-      fill(v.data());
-      auto* bytes = reinterpret_cast<uint8_t*>(out.storage().data());
-      for (int64_t i = 0; i < out.numel(); ++i) {
-        auto nibble = static_cast<uint8_t>(v[static_cast<size_t>(i)] & 0x0F);
-        bytes[i / 2] = static_cast<uint8_t>(i % 2 == 0 ? nibble : bytes[i / 2] | (nibble << 4));
-      }
-      break;
+  if (dtype == DType::u4 || dtype == DType::i4) {
+    std::vector<int8_t> v(static_cast<size_t>(out.numel()));
+    fill(v.data());
+    auto* bytes = reinterpret_cast<uint8_t*>(out.storage().data());
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      auto nibble = static_cast<uint8_t>(v[static_cast<size_t>(i)] & 0x0F);
+      bytes[i / 2] = static_cast<uint8_t>(i % 2 == 0 ? nibble : bytes[i / 2] | (nibble << 4));
     }
-    default:
-      ctx.unsupported("quantized type " + std::string(dtype_name(dtype)) + " is not supported");
+    return out;
   }
+  dispatch_quantized(ctx, dtype, [&](auto zero) { fill(out.data<decltype(zero)>()); });
   return out;
 }
 
@@ -176,6 +154,17 @@ float scalar_scale(const OpContext& ctx, const Tensor& t, const char* name);
 
 // The value of a one-element zero point (0 when absent).
 int32_t scalar_zero_point(const OpContext& ctx, const Tensor* t);
+
+// DynamicQuantizeLinear's uint8 quantization of a float32 tensor: the range widened to include 0,
+// as the spec and ONNX Runtime do; an all-zero input gets scale 1 (ONNX Runtime's choice) instead
+// of dividing by zero.
+struct DynamicQuantized {
+  Tensor q;
+  float scale = 1.f;
+  uint8_t zero_point = 0;
+};
+
+DynamicQuantized dynamic_quantize_u8(OpContext& ctx, const Tensor& x);
 
 // A QLinear op's output type: its zero point's, uint8 without one.
 DType qlinear_output_dtype(const Tensor* y_zero_point);

@@ -215,10 +215,7 @@ void dequantize_linear(OpContext& ctx) {
   ctx.out(0) = convert_float(ctx, std::move(out), scale.dtype());
 }
 
-// uint8 with the range widened to include 0, as the spec and ONNX Runtime do; an all-zero input
-// gets scale 1 (ONNX Runtime's choice) instead of dividing by zero.
-void dynamic_quantize_linear(OpContext& ctx) {
-  const Tensor& x = ctx.in(0);
+DynamicQuantized dynamic_quantize_u8(OpContext& ctx, const Tensor& x) {
   if (x.dtype() != DType::f32)
     ctx.unsupported("input type " + std::string(dtype_name(x.dtype())) + " is not supported");
   const float* px = x.data<float>();
@@ -241,19 +238,23 @@ void dynamic_quantize_linear(OpContext& ctx) {
     hi = std::max(hi, maxs[static_cast<size_t>(c)]);
   }
   Saturation sat = output_range(ctx, DType::u8);
-  float scale = hi == lo ? 1.f : (hi - lo) / 255.f;
-  float initial_zero_point = std::clamp(0.f - lo / scale, 0.f, 255.f);
-  auto zero_point = static_cast<int32_t>(std::nearbyint(initial_zero_point));
-  ctx.out(0) = make_quantized(ctx, DType::u8, x.shape(), [&](auto* dst) {
+  DynamicQuantized r;
+  r.scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  r.zero_point = static_cast<uint8_t>(std::nearbyint(std::clamp(0.f - lo / r.scale, 0.f, 255.f)));
+  r.q = make_quantized(ctx, DType::u8, x.shape(), [&](auto* dst) {
     ctx.pool().parallel_for(n, kElementGrain, [&](int64_t begin, int64_t end) {
-      quantize_run(px + begin, dst + begin, end - begin, scale, static_cast<float>(zero_point), sat);
+      quantize_run(px + begin, dst + begin, end - begin, r.scale, static_cast<float>(r.zero_point), sat);
     });
   });
-  if (ctx.has_output(1)) ctx.out(1) = Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&scale, 1));
-  if (ctx.has_output(2)) {
-    uint8_t zp = static_cast<uint8_t>(zero_point);
-    ctx.out(2) = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&zp, 1));
-  }
+  return r;
+}
+
+void dynamic_quantize_linear(OpContext& ctx) {
+  DynamicQuantized r = dynamic_quantize_u8(ctx, ctx.in(0));
+  ctx.out(0) = std::move(r.q);
+  if (ctx.has_output(1)) ctx.out(1) = Tensor::from_values<float>(DType::f32, {}, std::span<const float>(&r.scale, 1));
+  if (ctx.has_output(2))
+    ctx.out(2) = Tensor::from_values<uint8_t>(DType::u8, {}, std::span<const uint8_t>(&r.zero_point, 1));
 }
 
 // ---- GEMM on tiles -------------------------------------------------------------------------

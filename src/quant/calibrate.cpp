@@ -71,20 +71,6 @@ void Histogram::add(const float* values, int64_t count) {
   }
 }
 
-void Histogram::merge(const Histogram& other) {
-  if (other.empty()) return;
-  Histogram o = other;
-  double target = std::max(half_range_, o.half_range_);
-  if (target > 0) {
-    grow_to(target);
-    o.grow_to(target);
-  }
-  min_ = total_ ? std::min(min_, o.min_) : o.min_;
-  max_ = total_ ? std::max(max_, o.max_) : o.max_;
-  total_ += o.total_;
-  for (int64_t i = 0; i < kBins; ++i) counts_[i] += o.counts_[i];
-}
-
 double Histogram::quantile(double fraction) const {
   if (total_ == 0) return 0;
   double target = std::clamp(fraction, 0.0, 1.0) * static_cast<double>(total_);
@@ -243,24 +229,22 @@ class MinMaxCalibrator final : public Calibrator {
 
 class HistogramCalibrator final : public Calibrator {
  public:
-  using Choose = Range (*)(const Histogram&, const CalibrationOptions&);
-  HistogramCalibrator(Choose choose, CalibrationOptions options) : choose_(choose), options_(options) {}
+  explicit HistogramCalibrator(CalibrationOptions options) : options_(options) {}
   void collect(const Tensor& values) override {
     if (values.dtype() == DType::f32) histogram_.add(values.data<float>(), values.numel());
   }
-  Range range() const override { return histogram_.empty() ? Range{} : choose_(histogram_, options_); }
+  Range range() const override { return *range_as(options_.method, options_); }
   std::optional<Range> range_as(CalibrationMethod method, const CalibrationOptions& options) const override;
   bool empty() const override { return histogram_.empty(); }
 
  private:
-  Choose choose_;
   CalibrationOptions options_;
   Histogram histogram_;
 };
 
 struct CalibratorRow {
   CalibrationMethod method;
-  HistogramCalibrator::Choose choose;  // null: min/max, no histogram
+  Range (*choose)(const Histogram&, const CalibrationOptions&);  // null: min/max, no histogram
 };
 
 constexpr CalibratorRow kCalibrators[] = {
@@ -285,7 +269,7 @@ std::unique_ptr<Calibrator> make_calibrator(const CalibrationOptions& options) {
   for (const auto& row : kCalibrators) {
     if (row.method != options.method) continue;
     if (!row.choose) return std::make_unique<MinMaxCalibrator>();
-    return std::make_unique<HistogramCalibrator>(row.choose, options);
+    return std::make_unique<HistogramCalibrator>(options);
   }
   assert(false && "every calibration method has a row");
   return nullptr;

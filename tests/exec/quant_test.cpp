@@ -617,6 +617,12 @@ TEST(QuantOps, QLinearConcatRequantizesEachInput) {
   EXPECT_EQ(numbers(y), (std::vector<double>{100, 105, 106}));
   Tensor tall = u8s({2, 1}, {3, 3});
   EXPECT_THROW(run_op(node, {&y_scale, &y_zp, &x1, &s1, &z1, &tall, &s2, &z2}, 1), Error);
+  // 16-bit codes do not fit the 256-entry code tables: refused, not looked up out of range.
+  std::vector<uint16_t> codes = {0, 60000};
+  Tensor x16 = Tensor::from_values<uint16_t>(DType::u16, {1, 2}, std::span<const uint16_t>(codes));
+  Tensor z16 = Tensor::from_values<uint16_t>(DType::u16, {}, std::span<const uint16_t>(codes.data(), 1));
+  ir::Node one = make_node("QLinearConcat", 5, 1, "com.microsoft");
+  EXPECT_THROW(run_op(one, {&y_scale, &z16, &x16, &s1, &z16}, 1), Error);
 }
 
 TEST(QuantOps, QLinearAveragePoolPaddedWithAndWithoutPadCount) {

@@ -154,7 +154,7 @@ TEST(QuantizeTest, RelativeErrorMatchesDefinition) {
   }
   EXPECT_NEAR(relative_error(w, p), std::sqrt(se / sn), 1e-12);
   EXPECT_LT(relative_error(w, p), 0.02);  // int8 per channel on a Gaussian: ~1%
-  EXPECT_EQ(relative_error(Tensor(DType::f32, {4}), p.axis < 0 ? p : choose_params(Tensor(DType::f32, {4}), DType::i8, true)), 0.0);
+  EXPECT_EQ(relative_error(Tensor(DType::f32, {4}), choose_params(Tensor(DType::f32, {4}), DType::i8, true)), 0.0);
 }
 
 // The clipping search never does worse than min/max (it starts there) and, on heavy-tailed
@@ -256,8 +256,6 @@ TEST(Float16Test, FastMatchesRef) {
     }
     ASSERT_EQ(got, want) << xs[i];
   }
-  Tensor back = to_float32(h);
-  EXPECT_EQ(back.data<float>()[1000], half_to_float_ref(h.data<uint16_t>()[1000]));
 }
 
 }  // namespace

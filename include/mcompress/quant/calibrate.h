@@ -41,8 +41,6 @@ class Histogram {
   static constexpr int64_t kBins = 2048;
 
   void add(const float* values, int64_t count);
-  void merge(const Histogram& other);  // other's range <= or >= this one's: both
-                                       // are grown to fit
 
   float min() const { return min_; }
   float max() const { return max_; }
