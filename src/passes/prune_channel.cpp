@@ -562,13 +562,6 @@ std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, 
   return out;
 }
 
-ShapeMap shapes_of(const ir::Model& model, const onnxio::ShapeOptions& options, std::vector<std::string>& warnings) {
-  ShapeMap shapes = onnxio::infer_shapes(model, options, &warnings);
-  for (const ir::WeightRef& w : ir::collect_weights(const_cast<ir::Graph&>(model.graph)))
-    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
-  return shapes;
-}
-
 std::string dims_text(const Shape& s) { return format_dims(s); }
 
 }  // namespace
@@ -576,7 +569,7 @@ std::string dims_text(const Shape& s) { return format_dims(s); }
 PassResult prune_channels(ir::Model& model, const PruneOptions& options, const ProgressFn& progress) {
   PassResult result;
   std::vector<std::string> shape_warnings;
-  ShapeMap shapes = shapes_of(model, options.shapes, shape_warnings);
+  ShapeMap shapes = report::model_shapes(model, options.shapes, shape_warnings);
   NameFilter filter(options.exclude);
   ChannelAnalysis analysis(model, shapes, filter, options);
   analysis.run();
@@ -701,7 +694,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
   }
 
   std::vector<std::string> ignored;
-  ShapeMap shapes_after = shapes_of(model, options.shapes, ignored);
+  ShapeMap shapes_after = report::model_shapes(model, options.shapes, ignored);
   auto after = layer_states(model, analysis, shapes_after);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   size_t index = 0, changed_layers = 0;

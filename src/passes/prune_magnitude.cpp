@@ -260,9 +260,7 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   bool sparse_ok = options.sparse_storage && model.ir_version >= 6;
   std::string action = options.method == PruneMethod::nm ? "prune_nm" : "prune_magnitude";
   std::vector<std::string> ignored;
-  auto shapes = onnxio::infer_shapes(model, options.shapes, &ignored);
-  for (const ir::WeightRef& w : ir::collect_weights(model.graph))
-    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
+  auto shapes = report::model_shapes(model, options.shapes, ignored);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   int64_t zeros = 0, total = 0;
   for (const auto& [weight, mask] : masks) {
