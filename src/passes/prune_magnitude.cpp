@@ -193,13 +193,25 @@ bool listed_as_input(const ir::Graph& g, const std::string& name) {
   return std::any_of(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return v.name == name; });
 }
 
-double relative_error(std::span<const float> before, std::span<const float> after) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < before.size(); ++i) {
-    diff += (double(before[i]) - after[i]) * (double(before[i]) - after[i]);
-    norm += double(before[i]) * before[i];
+// What a mask does to its weight, in one walk before it is applied: the elements it keeps and
+// the relative error ‖dropped‖₂ / ‖w‖₂.
+struct MaskEffect {
+  int64_t numel = 0, kept = 0;
+  double relative_error = 0;
+  double sparsity() const { return numel ? 1.0 - static_cast<double>(kept) / static_cast<double>(numel) : 0.0; }
+};
+
+MaskEffect effect_of(std::span<const float> w, const WeightMask& mask) {
+  MaskEffect e{static_cast<int64_t>(w.size())};
+  double dropped = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    double v = w[i];
+    if (mask.keep[i]) ++e.kept;
+    else dropped += v * v;
+    norm += v * v;
   }
-  return norm > 0 ? std::sqrt(diff / norm) : 0.0;
+  e.relative_error = norm > 0 ? std::sqrt(dropped / norm) : 0.0;
+  return e;
 }
 
 struct Masked {
@@ -265,13 +277,13 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   int64_t zeros = 0, total = 0;
   for (const auto& [weight, mask] : masks) {
     const ir::WeightRef& ref = weight.ref;
-    Tensor& t = ref.stored->tensor;
-    std::vector<float> before(t.data<float>(), t.data<float>() + t.numel());
-    apply_mask(t, mask);
+    MaskEffect effect = effect_of(values(weight), mask);
+    apply_mask(ref.stored->tensor, mask);
+    int64_t numel = effect.numel;
+    int64_t zeroed = numel - effect.kept;
+    double sparsity = effect.sparsity();
     report::TensorChange c{mask.name, weight.node->op_type, action, ref.stored_bytes(), ref.stored_bytes(),
-                           relative_error(before, {t.data<float>(), static_cast<size_t>(t.numel())}), mask.sparsity()};
-    int64_t numel = static_cast<int64_t>(mask.keep.size());
-    int64_t zeroed = std::llround(mask.sparsity() * static_cast<double>(numel));
+                           effect.relative_error, sparsity};
     zeros += zeroed;
     total += numel;
     // Zeros in a dense weight: the shape and the MACs a dense runtime executes stay; the non-zero
@@ -282,13 +294,13 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
                       {"op_type", weight.node->op_type},
                       {"shape_before", mask.shape},
                       {"shape_after", mask.shape},
-                      {"sparsity", mask.sparsity()},
+                      {"sparsity", sparsity},
                       {"params_before", numel},
-                      {"params_after", numel - zeroed},
+                      {"params_after", effect.kept},
                       {"macs_before", macs_json(macs)},
                       {"macs_after", macs_json(macs)},
                       {"nonzero_macs_after",
-                       macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - mask.sparsity())))
+                       macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - sparsity)))
                                       : std::nullopt)}});
     if (sparse_ok && ref.kind == ir::WeightKind::initializer && !listed_as_input(*ref.graph, mask.name))
       to_sparse.emplace_back(ref.graph, mask.name);
