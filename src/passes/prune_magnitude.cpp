@@ -268,7 +268,12 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   std::vector<std::string> skipped;
   std::vector<Masked> masks = masks_for(model, options, skipped);
   // Sparse storage changes the initializer lists: decide everything first, then convert.
-  std::vector<std::pair<ir::Graph*, std::string>> to_sparse;
+  struct ToSparse {
+    ir::Graph* graph;
+    std::string name;
+    size_t change;  // its row in result.changes
+  };
+  std::vector<ToSparse> to_sparse;
   bool sparse_ok = options.sparse_storage && model.ir_version >= 6;
   std::string action = options.method == PruneMethod::nm ? "prune_nm" : "prune_magnitude";
   std::vector<std::string> ignored;
@@ -303,16 +308,13 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
                        macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - sparsity)))
                                       : std::nullopt)}});
     if (sparse_ok && ref.kind == ir::WeightKind::initializer && !listed_as_input(*ref.graph, mask.name))
-      to_sparse.emplace_back(ref.graph, mask.name);
+      to_sparse.push_back({ref.graph, mask.name, result.changes.size()});
     result.changes.push_back(c);
   }
-  for (auto& [graph, name] : to_sparse) {
-    int64_t bytes = store_sparse_if_smaller(*graph, name);
-    for (auto& c : result.changes)
-      if (c.name == name && c.bytes_after == c.bytes_before) {
-        c.bytes_after = bytes;
-        if (bytes < c.bytes_before) c.action += "_sparse";
-      }
+  for (const ToSparse& t : to_sparse) {
+    report::TensorChange& c = result.changes[t.change];
+    c.bytes_after = store_sparse_if_smaller(*t.graph, t.name);
+    if (c.bytes_after < c.bytes_before) c.action += "_sparse";
   }
   for (size_t i = 0; i < result.changes.size(); ++i)
     if (progress) {
