@@ -562,8 +562,6 @@ std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, 
   return out;
 }
 
-std::string dims_text(const Shape& s) { return format_dims(s); }
-
 }  // namespace
 
 PassResult prune_channels(ir::Model& model, const PruneOptions& options, const ProgressFn& progress) {
@@ -718,7 +716,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
     if (progress) {
       report::TensorChange c{n.label(), n.op_type, "prune_channel", b.params * 4, a.params * 4, std::nullopt,
                              layers.back()["sparsity"].get<double>()};
-      progress(format_progress(++index, changed_layers, c, b.weight, dims_text(b.weight), dims_text(a.weight)));
+      progress(format_progress(++index, changed_layers, c, b.weight, format_dims(b.weight), format_dims(a.weight)));
     }
   }
   result.extra["method"] = "channel";

@@ -7,6 +7,7 @@
 #include <map>
 #include <span>
 
+#include "graph_edit.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
@@ -189,10 +190,6 @@ int64_t store_sparse_if_smaller(ir::Graph& g, const std::string& name) {
   return sparse_bytes(nnz);
 }
 
-bool listed_as_input(const ir::Graph& g, const std::string& name) {
-  return std::any_of(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return v.name == name; });
-}
-
 // What a mask does to its weight, in one walk before it is applied: the elements it keeps and
 // the relative error ‖dropped‖₂ / ‖w‖₂.
 struct MaskEffect {
@@ -307,7 +304,7 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
                       {"nonzero_macs_after",
                        macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - sparsity)))
                                       : std::nullopt)}});
-    if (sparse_ok && ref.kind == ir::WeightKind::initializer && !listed_as_input(*ref.graph, mask.name))
+    if (sparse_ok && ref.kind == ir::WeightKind::initializer && !edit::is_graph_input(*ref.graph, mask.name))
       to_sparse.push_back({ref.graph, mask.name, result.changes.size()});
     result.changes.push_back(c);
   }
