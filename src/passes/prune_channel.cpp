@@ -551,7 +551,7 @@ std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, 
   std::map<size_t, LayerState> out;
   for (size_t i = 0; i < model.graph.nodes.size(); ++i) {
     const ir::Node& n = model.graph.nodes[i];
-    if (!(is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul")) || n.inputs.size() < 2) continue;
+    if (!is_prunable_op(n) || n.inputs.size() < 2) continue;
     ir::WeightRef* w = a.weight(n.inputs[1]);
     if (!w) continue;
     LayerState s{w->stored->tensor.shape(), w->stored->tensor.numel(), report::node_macs(n, shapes)};

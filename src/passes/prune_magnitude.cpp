@@ -25,10 +25,6 @@ struct Prunable {
   int64_t outer = 1, reduce = 1, inner = 1;
 };
 
-bool is_weight_op(const ir::Node& n) {
-  return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
-}
-
 // Fills the [outer, reduce, inner] view; false when the op reads the weight in a way we do not prune.
 bool reduction_layout(const ir::Node& n, const Shape& w, Prunable& p) {
   if (n.op_type == "Conv") {
@@ -67,7 +63,7 @@ struct Collector {
   void collect(ir::Graph& g, std::vector<const WeightsByName*> scopes) {
     scopes.push_back(&by_graph[&g]);
     for (const ir::Node& n : g.nodes) {
-      if (!is_weight_op(n) || n.inputs.size() < 2) continue;
+      if (!is_prunable_op(n) || n.inputs.size() < 2) continue;
       const ir::WeightRef* ref = lookup(scopes, n.inputs[1]);
       if (!ref) continue;  // an activation, not a stored weight
       if (std::find(seen.begin(), seen.end(), ref->stored) != seen.end()) continue;
