@@ -97,12 +97,10 @@ void run_eval(const EvalOptions& options) {
   r.extra["samples"] = ds.samples;
   r.seconds = clock.seconds();
   if (!options.report.json) {
-    for (const auto& o : r.extra["outputs"]) {
-      const auto& sqnr = o["sqnr_db"];
-      std::string sqnr_text = sqnr.is_number() ? fmt::format("{:.2f}", sqnr.get<double>()) : sqnr.get<std::string>();
-      std::cout << fmt::format("output {}: cosine {:.6f}, SQNR {} dB, max abs error {:.3g}\n", o["name"].get<std::string>(),
-                               o["cosine"].get<double>(), sqnr_text, o["max_abs"].get<double>());
-    }
+    for (size_t o = 0; o < fidelity.size(); ++o)  // fmt prints an infinite SQNR as inf
+      std::cout << fmt::format("output {}: cosine {:.6f}, SQNR {:.2f} dB, max abs error {:.3g}\n",
+                               base_ex.outputs()[o].name, fidelity[o].cosine(), fidelity[o].sqnr_db(),
+                               fidelity[o].max_abs());
     std::cout << fmt::format("top-1 agreement {:.2f}% over {} samples\n", 100 * r.extra["top1_agreement"].get<double>(),
                              ds.samples);
     if (!labels.empty())

@@ -65,12 +65,6 @@ void run_prune(PruneCliOptions options) {
   emit_report(r, options.report);
 }
 
-// Names to enum values, case-insensitive; the help text lists the names itself.
-template <typename T>
-CLI::Validator choices(const std::map<std::string, T>& names) {
-  return CLI::CheckedTransformer(names, CLI::ignore_case).description("");
-}
-
 }  // namespace
 
 void register_prune(CLI::App& app) {
@@ -83,19 +77,19 @@ void register_prune(CLI::App& app) {
   add_output_options(*cmd, options->output);
   const std::map<std::string, PruneMethod> methods{
       {"magnitude", PruneMethod::magnitude}, {"nm", PruneMethod::nm}, {"channel", PruneMethod::channel}};
-  cmd->add_option("--method", options->prune.method, "magnitude|nm|channel: zeros, N:M groups, or a smaller graph")
-      ->transform(choices(methods));
+  add_choice(*cmd, "--method", options->prune.method, methods,
+             "magnitude|nm|channel: zeros, N:M groups, or a smaller graph", true);
   cmd->add_option("--sparsity", options->prune.sparsity, "Fraction of weights (magnitude) or channels (channel) removed")
       ->capture_default_str();
   const std::map<std::string, PruneScope> scopes{{"layer", PruneScope::layer}, {"global", PruneScope::global}};
-  cmd->add_option("--scope", options->prune.scope, "layer|global (magnitude): each weight to the sparsity, or one threshold")
-      ->transform(choices(scopes));
+  add_choice(*cmd, "--scope", options->prune.scope, scopes,
+             "layer|global (magnitude): each weight to the sparsity, or one threshold", true);
   cmd->add_option("--nm", options->prune.nm, "nm: keep N of every M weights along the reduction axis")
       ->capture_default_str();
   const std::map<std::string, PruneCriterion> criteria{
       {"l1", PruneCriterion::l1}, {"l2", PruneCriterion::l2}, {"bn", PruneCriterion::bn}};
-  cmd->add_option("--criterion", options->prune.criterion, "l1|l2|bn (channel): filter L1/L2 norm or BatchNorm |gamma|")
-      ->transform(choices(criteria));
+  add_choice(*cmd, "--criterion", options->prune.criterion, criteria,
+             "l1|l2|bn (channel): filter L1/L2 norm or BatchNorm |gamma|", true);
   cmd->add_option("--input-shape", options->input_shapes,
                   "Fix an input's shape for shape inference and MACs: NAME=D1,D2,... (repeatable)");
   cmd->add_option("--exclude", options->prune.exclude, "Leave matching node or weight names untouched (repeatable)");
@@ -103,7 +97,7 @@ void register_prune(CLI::App& app) {
                   "Only these ops' weights (magnitude, nm) or output channels (channel): Conv, Gemm, MatMul")
       ->delimiter(',');
   cmd->add_flag("--dense", options->dense, "Keep pruned weights dense (no sparse_initializer)");
-  cmd->add_option("--threads", options->threads, "Worker threads (output does not depend on it)");
+  cmd->add_option("--threads", options->threads, "Worker threads (pruning uses one; accepted for uniformity)");
   cmd->add_option("--seed", options->seed, "Seed (pruning is deterministic; accepted for uniformity)");
   add_report_options(*cmd, options->report);
   cmd->fallthrough();

@@ -113,16 +113,6 @@ void run_quantize(QuantizeCliOptions& options) {
   emit_report(r, options.report);
 }
 
-// A flag whose value is one of the table's names; sets `target` (a T or an optional<T>).
-template <typename Target, typename T>
-CLI::Option* add_choice(CLI::App& cmd, const std::string& flag, Target& target, const std::map<std::string, T>& table,
-                        const std::string& help) {
-  std::vector<std::string> names;
-  for (const auto& [name, value] : table) names.push_back(name);
-  return cmd.add_option_function<std::string>(flag, [&target, &table](const std::string& s) { target = table.at(s); }, help)
-      ->check(CLI::IsMember(names));
-}
-
 }  // namespace
 
 void register_quantize(CLI::App& app) {

@@ -31,6 +31,19 @@ struct DataOptions {
 };
 
 void add_report_options(CLI::App& cmd, ReportOptions& options);
+
+// A flag whose value is one of the table's names; sets `target` (a T or an optional<T>).
+// `ignore_case`: any case of a name is accepted too.
+template <typename Target, typename T>
+CLI::Option* add_choice(CLI::App& cmd, const std::string& flag, Target& target, const std::map<std::string, T>& table,
+                        const std::string& help, bool ignore_case = false) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : table) names.push_back(name);
+  // transform, not check: with ignore_case IsMember rewrites the value to the table's spelling.
+  auto set = [&target, table](const std::string& s) { target = table.at(s); };
+  return cmd.add_option_function<std::string>(flag, set, help)
+      ->transform(ignore_case ? CLI::IsMember(names, CLI::ignore_case) : CLI::IsMember(names));
+}
 // --input-shape NAME=D1,D2,... (repeatable) -> whole shapes by input name; usage error when malformed.
 std::map<std::string, std::vector<int64_t>> parse_input_shapes(const std::vector<std::string>& specs);
 void add_data_options(CLI::App& cmd, DataOptions& options);

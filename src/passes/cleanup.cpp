@@ -209,10 +209,12 @@ int64_t fold_batchnorm(ir::Model& model) {
   std::optional<std::map<std::string, onnxio::ValueShape>> shapes;
   int64_t folded = 0;
   std::vector<bool> drop(g.nodes.size(), false);
+  // A fold renames weights and moves an output name from one node to another, but every
+  // activation keeps its readers (dropped BNs stay in g.nodes until the end): count them once.
+  const Uses uses{edit::read_counts(g), &g};
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& bn = g.nodes[i];
     if (!is_foldable_batchnorm(bn)) continue;
-    Uses uses{edit::read_counts(g), &g};
     if (!uses.only_feeds_next(bn.inputs[0])) continue;
     int64_t p = producer_index(g, bn.inputs[0]);
     if (p < 0 || drop[p]) continue;

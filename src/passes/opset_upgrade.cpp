@@ -213,11 +213,11 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
     shapes = onnxio::infer_shapes(model, {}, &ignored);
   }
 
-  ir::Model upgraded = model;  // rewrite a copy: a refusal half way leaves the model untouched
-  Rewriter rw{upgraded.graph, edit::Namer(upgraded.graph), {}, {}};
+  // Every refusal is above and the rewrites cannot fail: rewrite in place.
+  Rewriter rw{model.graph, edit::Namer(model.graph), {}, {}};
   int64_t rewritten = 0;
   std::vector<ir::Node> nodes;
-  for (auto& node : upgraded.graph.nodes) {
+  for (auto& node : model.graph.nodes) {
     const UpgradeRow* row = node.is_default_domain() ? find_upgrade(node.op_type) : nullptr;
     if (!row || from >= row->changed_at || target < row->changed_at) {
       nodes.push_back(std::move(node));
@@ -233,12 +233,9 @@ int64_t upgrade_opset(ir::Model& model, int64_t target) {
     rw.after.clear();
     ++rewritten;
   }
-  upgraded.graph.nodes = std::move(nodes);
-  auto up = std::find_if(upgraded.opset_import.begin(), upgraded.opset_import.end(),
-                         [](const ir::OpsetImport& o) { return o.domain.empty() || o.domain == "ai.onnx"; });
-  up->version = target;
-  upgraded.ir_version = std::max<int64_t>(upgraded.ir_version, 7);
-  model = std::move(upgraded);
+  model.graph.nodes = std::move(nodes);
+  it->version = target;
+  model.ir_version = std::max<int64_t>(model.ir_version, 7);
   return rewritten;
 }
 

@@ -1,6 +1,8 @@
 // What every pruning method shares: options, masks, and the dispatch.
 #include "mcompress/passes/prune.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -23,12 +25,18 @@ std::pair<int64_t, int64_t> parse_nm(const std::string& s) {
 
 }  // namespace
 
+bool is_prunable_op(std::string_view op_type) {
+  return std::find(std::begin(kPrunableOps), std::end(kPrunableOps), op_type) != std::end(kPrunableOps);
+}
+
+bool is_prunable_op(const ir::Node& node) { return node.is_default_domain() && is_prunable_op(node.op_type); }
+
 void PruneOptions::validate() const {
   if (!(sparsity >= 0 && sparsity < 1)) throw_usage("--sparsity {}: expected a fraction in [0, 1)", sparsity);
   auto [n_, m_] = parse_nm(nm);
   if (n_ <= 0 || m_ <= n_ || m_ > 1024) throw_usage("--nm '{}': expected N:M with 0 < N < M <= 1024, e.g. 2:4", nm);
   for (const auto& op : op_types)
-    if (op != "Conv" && op != "Gemm" && op != "MatMul") throw_usage("--op-types: '{}' is not one of Conv, Gemm, MatMul", op);
+    if (!is_prunable_op(op)) throw_usage("--op-types: '{}' is not one of {}", op, fmt::join(kPrunableOps, ", "));
   if (criterion == PruneCriterion::bn && method != PruneMethod::channel)
     throw_usage("--criterion bn ranks channels: it needs --method channel");
 }

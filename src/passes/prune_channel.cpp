@@ -521,17 +521,30 @@ std::vector<double> channel_norms(const Tensor& w, int64_t axis, int64_t channel
   return norms;
 }
 
-// --criterion bn: |γ| of the BatchNormalization that alone reads the producer's output.
-std::optional<std::vector<double>> bn_gamma(const ir::Graph& g, ChannelAnalysis& a, const ir::Node& producer) {
-  const ir::Node* bn = nullptr;
-  int readers = 0;
+// The main graph's node inputs that read each value: how many, and the last node among them.
+struct Reads {
+  int count = 0;
+  const ir::Node* last = nullptr;
+};
+
+std::map<std::string, Reads> main_graph_reads(const ir::Graph& g) {
+  std::map<std::string, Reads> out;
   for (const ir::Node& n : g.nodes)
-    for (const auto& in : n.inputs)
-      if (in == producer.outputs[0]) {
-        ++readers;
-        bn = &n;
-      }
-  if (readers != 1 || !is_op(*bn, "BatchNormalization") || bn->inputs.size() < 2) return std::nullopt;
+    for (const auto& in : n.inputs) {
+      Reads& r = out[in];
+      ++r.count;
+      r.last = &n;
+    }
+  return out;
+}
+
+// --criterion bn: |γ| of the BatchNormalization that alone reads the producer's output.
+std::optional<std::vector<double>> bn_gamma(const std::map<std::string, Reads>& reads, ChannelAnalysis& a,
+                                            const ir::Node& producer) {
+  auto r = reads.find(producer.outputs[0]);
+  if (r == reads.end() || r->second.count != 1) return std::nullopt;
+  const ir::Node* bn = r->second.last;
+  if (!is_op(*bn, "BatchNormalization") || bn->inputs.size() < 2) return std::nullopt;
   ir::WeightRef* gamma = a.weight(bn->inputs[1]);
   if (!gamma || gamma->dtype() != DType::f32) return std::nullopt;
   const Tensor& t = gamma->stored->tensor;
@@ -551,7 +564,7 @@ std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, 
   std::map<size_t, LayerState> out;
   for (size_t i = 0; i < model.graph.nodes.size(); ++i) {
     const ir::Node& n = model.graph.nodes[i];
-    if (!(is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul")) || n.inputs.size() < 2) continue;
+    if (!is_prunable_op(n) || n.inputs.size() < 2) continue;
     ir::WeightRef* w = a.weight(n.inputs[1]);
     if (!w) continue;
     LayerState s{w->stored->tensor.shape(), w->stored->tensor.numel(), report::node_macs(n, shapes)};
@@ -562,21 +575,12 @@ std::map<size_t, LayerState> layer_states(ir::Model& model, ChannelAnalysis& a, 
   return out;
 }
 
-ShapeMap shapes_of(const ir::Model& model, const onnxio::ShapeOptions& options, std::vector<std::string>& warnings) {
-  ShapeMap shapes = onnxio::infer_shapes(model, options, &warnings);
-  for (const ir::WeightRef& w : ir::collect_weights(const_cast<ir::Graph&>(model.graph)))
-    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
-  return shapes;
-}
-
-std::string dims_text(const Shape& s) { return format_dims(s); }
-
 }  // namespace
 
 PassResult prune_channels(ir::Model& model, const PruneOptions& options, const ProgressFn& progress) {
   PassResult result;
   std::vector<std::string> shape_warnings;
-  ShapeMap shapes = shapes_of(model, options.shapes, shape_warnings);
+  ShapeMap shapes = report::model_shapes(model, options.shapes, shape_warnings);
   NameFilter filter(options.exclude);
   ChannelAnalysis analysis(model, shapes, filter, options);
   analysis.run();
@@ -595,6 +599,8 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
     return names;
   };
   nlohmann::ordered_json left_alone = nlohmann::ordered_json::array();
+  std::map<std::string, Reads> reads;
+  if (options.criterion == PruneCriterion::bn) reads = main_graph_reads(model.graph);
   for (auto& [root, sites] : producers) {
     int64_t channels = spaces[static_cast<size_t>(root)].channels;
     std::vector<double> importance(static_cast<size_t>(channels), 0.0);
@@ -603,7 +609,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
       if (!reason.empty()) break;
       const ir::Node& node = model.graph.nodes[site->node];
       std::optional<std::vector<double>> score;
-      if (options.criterion == PruneCriterion::bn) score = bn_gamma(model.graph, analysis, node);
+      if (options.criterion == PruneCriterion::bn) score = bn_gamma(reads, analysis, node);
       else score = channel_norms(analysis.weight(site->tensor)->stored->tensor, site->axis, channels,
                                  options.criterion == PruneCriterion::l2);
       if (!score || static_cast<int64_t>(score->size()) != channels) {
@@ -687,10 +693,9 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
   }
   // Recorded shapes of values whose channels changed are stale: drop them (runtimes infer them).
   std::set<std::string> changed_values;
-  for (const auto& [root, keep] : kept)
-    for (int s = 0; s < static_cast<int>(spaces.size()); ++s)
-      if (analysis.find(s) == root)
-        for (const auto& v : spaces[static_cast<size_t>(s)].values) changed_values.insert(v);
+  for (int s = 0; s < static_cast<int>(spaces.size()); ++s)
+    if (kept.count(analysis.find(s)))
+      for (const auto& v : spaces[static_cast<size_t>(s)].values) changed_values.insert(v);
   std::erase_if(model.graph.value_info, [&](const ir::ValueInfo& v) { return changed_values.count(v.name) > 0; });
 
   for (const auto& [name, info] : bytes_before) {
@@ -701,7 +706,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
   }
 
   std::vector<std::string> ignored;
-  ShapeMap shapes_after = shapes_of(model, options.shapes, ignored);
+  ShapeMap shapes_after = report::model_shapes(model, options.shapes, ignored);
   auto after = layer_states(model, analysis, shapes_after);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   size_t index = 0, changed_layers = 0;
@@ -725,7 +730,7 @@ PassResult prune_channels(ir::Model& model, const PruneOptions& options, const P
     if (progress) {
       report::TensorChange c{n.label(), n.op_type, "prune_channel", b.params * 4, a.params * 4, std::nullopt,
                              layers.back()["sparsity"].get<double>()};
-      progress(format_progress(++index, changed_layers, c, b.weight, dims_text(b.weight), dims_text(a.weight)));
+      progress(format_progress(++index, changed_layers, c, b.weight, format_dims(b.weight), format_dims(a.weight)));
     }
   }
   result.extra["method"] = "channel";

@@ -7,6 +7,7 @@
 #include <map>
 #include <span>
 
+#include "graph_edit.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
@@ -23,10 +24,6 @@ struct Prunable {
   const ir::Node* node;  // the Conv / Gemm / MatMul that reads it
   int64_t outer = 1, reduce = 1, inner = 1;
 };
-
-bool is_weight_op(const ir::Node& n) {
-  return n.is_default_domain() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
-}
 
 // Fills the [outer, reduce, inner] view; false when the op reads the weight in a way we do not prune.
 bool reduction_layout(const ir::Node& n, const Shape& w, Prunable& p) {
@@ -66,7 +63,7 @@ struct Collector {
   void collect(ir::Graph& g, std::vector<const WeightsByName*> scopes) {
     scopes.push_back(&by_graph[&g]);
     for (const ir::Node& n : g.nodes) {
-      if (!is_weight_op(n) || n.inputs.size() < 2) continue;
+      if (!is_prunable_op(n) || n.inputs.size() < 2) continue;
       const ir::WeightRef* ref = lookup(scopes, n.inputs[1]);
       if (!ref) continue;  // an activation, not a stored weight
       if (std::find(seen.begin(), seen.end(), ref->stored) != seen.end()) continue;
@@ -189,17 +186,25 @@ int64_t store_sparse_if_smaller(ir::Graph& g, const std::string& name) {
   return sparse_bytes(nnz);
 }
 
-bool listed_as_input(const ir::Graph& g, const std::string& name) {
-  return std::any_of(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return v.name == name; });
-}
+// What a mask does to its weight, in one walk before it is applied: the elements it keeps and
+// the relative error ‖dropped‖₂ / ‖w‖₂.
+struct MaskEffect {
+  int64_t numel = 0, kept = 0;
+  double relative_error = 0;
+  double sparsity() const { return numel ? 1.0 - static_cast<double>(kept) / static_cast<double>(numel) : 0.0; }
+};
 
-double relative_error(std::span<const float> before, std::span<const float> after) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < before.size(); ++i) {
-    diff += (double(before[i]) - after[i]) * (double(before[i]) - after[i]);
-    norm += double(before[i]) * before[i];
+MaskEffect effect_of(std::span<const float> w, const WeightMask& mask) {
+  MaskEffect e{static_cast<int64_t>(w.size())};
+  double dropped = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    double v = w[i];
+    if (mask.keep[i]) ++e.kept;
+    else dropped += v * v;
+    norm += v * v;
   }
-  return norm > 0 ? std::sqrt(diff / norm) : 0.0;
+  e.relative_error = norm > 0 ? std::sqrt(dropped / norm) : 0.0;
+  return e;
 }
 
 struct Masked {
@@ -256,24 +261,27 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
   std::vector<std::string> skipped;
   std::vector<Masked> masks = masks_for(model, options, skipped);
   // Sparse storage changes the initializer lists: decide everything first, then convert.
-  std::vector<std::pair<ir::Graph*, std::string>> to_sparse;
+  struct ToSparse {
+    ir::Graph* graph;
+    std::string name;
+    size_t change;  // its row in result.changes
+  };
+  std::vector<ToSparse> to_sparse;
   bool sparse_ok = options.sparse_storage && model.ir_version >= 6;
   std::string action = options.method == PruneMethod::nm ? "prune_nm" : "prune_magnitude";
   std::vector<std::string> ignored;
-  auto shapes = onnxio::infer_shapes(model, options.shapes, &ignored);
-  for (const ir::WeightRef& w : ir::collect_weights(model.graph))
-    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
+  auto shapes = report::model_shapes(model, options.shapes, ignored);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   int64_t zeros = 0, total = 0;
   for (const auto& [weight, mask] : masks) {
     const ir::WeightRef& ref = weight.ref;
-    Tensor& t = ref.stored->tensor;
-    std::vector<float> before(t.data<float>(), t.data<float>() + t.numel());
-    apply_mask(t, mask);
+    MaskEffect effect = effect_of(values(weight), mask);
+    apply_mask(ref.stored->tensor, mask);
+    int64_t numel = effect.numel;
+    int64_t zeroed = numel - effect.kept;
+    double sparsity = effect.sparsity();
     report::TensorChange c{mask.name, weight.node->op_type, action, ref.stored_bytes(), ref.stored_bytes(),
-                           relative_error(before, {t.data<float>(), static_cast<size_t>(t.numel())}), mask.sparsity()};
-    int64_t numel = static_cast<int64_t>(mask.keep.size());
-    int64_t zeroed = std::llround(mask.sparsity() * static_cast<double>(numel));
+                           effect.relative_error, sparsity};
     zeros += zeroed;
     total += numel;
     // Zeros in a dense weight: the shape and the MACs a dense runtime executes stay; the non-zero
@@ -284,25 +292,22 @@ PassResult prune_weights(ir::Model& model, const PruneOptions& options, const Pr
                       {"op_type", weight.node->op_type},
                       {"shape_before", mask.shape},
                       {"shape_after", mask.shape},
-                      {"sparsity", mask.sparsity()},
+                      {"sparsity", sparsity},
                       {"params_before", numel},
-                      {"params_after", numel - zeroed},
+                      {"params_after", effect.kept},
                       {"macs_before", macs_json(macs)},
                       {"macs_after", macs_json(macs)},
                       {"nonzero_macs_after",
-                       macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - mask.sparsity())))
+                       macs_json(macs ? std::optional<int64_t>(std::llround(static_cast<double>(*macs) * (1 - sparsity)))
                                       : std::nullopt)}});
-    if (sparse_ok && ref.kind == ir::WeightKind::initializer && !listed_as_input(*ref.graph, mask.name))
-      to_sparse.emplace_back(ref.graph, mask.name);
+    if (sparse_ok && ref.kind == ir::WeightKind::initializer && !edit::is_graph_input(*ref.graph, mask.name))
+      to_sparse.push_back({ref.graph, mask.name, result.changes.size()});
     result.changes.push_back(c);
   }
-  for (auto& [graph, name] : to_sparse) {
-    int64_t bytes = store_sparse_if_smaller(*graph, name);
-    for (auto& c : result.changes)
-      if (c.name == name && c.bytes_after == c.bytes_before) {
-        c.bytes_after = bytes;
-        if (bytes < c.bytes_before) c.action += "_sparse";
-      }
+  for (const ToSparse& t : to_sparse) {
+    report::TensorChange& c = result.changes[t.change];
+    c.bytes_after = store_sparse_if_smaller(*t.graph, t.name);
+    if (c.bytes_after < c.bytes_before) c.action += "_sparse";
   }
   for (size_t i = 0; i < result.changes.size(); ++i)
     if (progress) {

@@ -194,6 +194,14 @@ std::optional<int64_t> count_graph(const ir::Graph& g, const ShapeMap& shapes, C
 
 }  // namespace
 
+ShapeMap model_shapes(ir::Model& model, const onnxio::ShapeOptions& options, std::vector<std::string>& warnings) {
+  ShapeMap shapes = onnxio::infer_shapes(model, options, &warnings);
+  // Weight shapes are known even where inference did not record them.
+  for (const ir::WeightRef& w : ir::collect_weights(model.graph))
+    if (!shapes.count(w.name())) shapes[w.name()] = {w.dtype(), w.sparse ? w.sparse->dims : w.stored->tensor.shape()};
+  return shapes;
+}
+
 Json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options, std::vector<std::string>& warnings) {
   Json j;
   j["ir_version"] = model.ir_version;
@@ -212,7 +220,7 @@ Json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options, 
   for (const auto& v : model.graph.outputs) outputs.push_back(value_json(v));
   j["outputs"] = outputs;
 
-  ShapeMap shapes = onnxio::infer_shapes(model, shape_options, &warnings);
+  ShapeMap shapes = model_shapes(model, shape_options, warnings);
   std::map<std::string, int64_t> weight_bytes;
   int64_t params = 0;
   for (const ir::WeightRef& w : ir::collect_weights(model.graph)) {
@@ -220,8 +228,6 @@ Json inspect_model(ir::Model& model, const onnxio::ShapeOptions& shape_options, 
     weight_bytes[std::string(dtype_name(t.dtype()))] += t.nbytes();
     if (w.sparse) weight_bytes[std::string(dtype_name(w.sparse->indices.tensor.dtype()))] += w.sparse->indices.tensor.nbytes();
     if (dtype_info(t.dtype()).is_float) params += t.numel();
-    // Weight shapes are known even where inference did not record them.
-    if (!shapes.count(w.name())) shapes[w.name()] = {t.dtype(), w.sparse ? w.sparse->dims : t.shape()};
   }
 
   Counts c;

@@ -36,6 +36,7 @@
 //   --dense avoids sparse storage).
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mcompress/ir/graph.h"
@@ -43,6 +44,11 @@
 #include "mcompress/passes/pass.h"
 
 namespace mcompress::passes {
+
+// The ops pruning touches: their weights (magnitude, nm) or output channels (channel).
+inline constexpr std::string_view kPrunableOps[] = {"Conv", "Gemm", "MatMul"};
+bool is_prunable_op(std::string_view op_type);  // one of kPrunableOps
+bool is_prunable_op(const ir::Node& node);      // and in the default domain
 
 enum class PruneMethod { magnitude, nm, channel };
 enum class PruneScope { layer, global };

@@ -21,6 +21,11 @@ nlohmann::ordered_json inspect_model(ir::Model& model, const onnxio::ShapeOption
 // when they are not static (or for any other op).
 std::optional<int64_t> node_macs(const ir::Node& node, const std::map<std::string, onnxio::ValueShape>& shapes);
 
+// The shapes node_macs reads: `infer_shapes` for `options` (its warnings appended), plus every
+// weight's shape where inference did not record it (weights in subgraphs, sparse weights).
+std::map<std::string, onnxio::ValueShape> model_shapes(ir::Model& model, const onnxio::ShapeOptions& options,
+                                                       std::vector<std::string>& warnings);
+
 // A few lines for people (the default output of `inspect`).
 std::string inspect_text(const nlohmann::ordered_json& j);
 
