@@ -180,8 +180,8 @@ class MagnitudeOnRealModels : public ::testing::TestWithParam<RealCase> {};
 // and pruned; the result runs in ORT and agrees with mcompress's executor.
 TEST_P(MagnitudeOnRealModels, FindsTheWeightsAndRunsInOrt) {
   const RealCase& c = GetParam();
-  fs::path model = model_cache() / (c.name + ".onnx");
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model(c.name);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("prune_magnitude_" + c.name);
   Json j = prune(model, dir / "p.onnx", {"--method", "magnitude", "--sparsity", "0.6"});
   ASSERT_FALSE(j.empty());
@@ -422,8 +422,8 @@ class ChannelOnPaddleOcr : public ::testing::TestWithParam<OcrCase> {};
 // and whatever is kept whole is listed with its reason.
 TEST_P(ChannelOnPaddleOcr, SmallerAndRunsInOrt) {
   const OcrCase& c = GetParam();
-  fs::path model = model_cache() / (c.name + ".onnx");
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model(c.name);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("prune_channel_" + c.name + "_" + c.criterion);
   Json j = prune(model, dir / "p.onnx", {"--method", "channel", "--sparsity", "0.3", "--criterion", c.criterion,
                                           "--input-shape", "x=" + c.shape});

@@ -48,8 +48,8 @@ class QuantizeReal : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   const Case& c = GetParam();
-  fs::path in = model_cache() / (c.model + ".onnx");
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model(c.model);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_" + c.model + "_" + c.mode);
   fs::path out = dir / "q.onnx";
   std::vector<std::string> argv = {"quantize", in.string(), "-o", out.string(), "-q"};
@@ -85,8 +85,8 @@ INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
 // --mode dynamic on det (all Conv) emits no ConvInteger and says why; naming Conv in --op-types
 // does emit it (with the slow-in-ORT warning), valid and running in ORT, at the accuracy measured.
 TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
-  fs::path in = model_cache() / "ppocr_det.onnx";
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model("ppocr_det");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_det_conv_integer");
   auto count = [](const fs::path& p, const std::string& op) {
     auto c = run({python(), "-c", "import onnx,sys; print(sum(n.op_type == sys.argv[2] for n in onnx.load(sys.argv[1]).graph.node))",
@@ -110,8 +110,8 @@ TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
 // Silero VAD keeps its weights in If subgraphs: the int8 modes leave it as it is (with a warning)
 // and still write a model that runs; float16 is refused rather than written half converted.
 TEST(QuantizeRealSubgraphs, SileroVadIsLeftValidOrRefused) {
-  fs::path in = model_cache() / "silero_vad.onnx";
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model("silero_vad");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_vad");
   auto r = run_mcompress({"quantize", in.string(), "-o", (dir / "w.onnx").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -96,8 +96,8 @@ TEST(CleanupTest, KeepsSharedBatchNormAndRemovesDeadParts) {
 
 // PaddleOCR's classifier: Constant-node weights and a BN after most convolutions.
 TEST(CleanupTest, PaddleOcrClsFoldsInOrt) {
-  fs::path original = model_cache() / "ppocr_cls.onnx";
-  if (!fs::exists(original)) GTEST_SKIP() << original << " not fetched (tools/fetch_models.sh)";
+  fs::path original = real_model("ppocr_cls");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(original);
   ir::Model m = onnxio::load_model(original);
   int bn_before = op_counts(m)["BatchNormalization"];
   passes::CleanupStats stats;

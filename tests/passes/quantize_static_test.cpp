@@ -252,8 +252,8 @@ class StaticPaddle : public ::testing::TestWithParam<PaddleCase> {};
 
 TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   const PaddleCase& c = GetParam();
-  fs::path model = model_cache() / (c.name + ".onnx");
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model(c.name);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("static_" + c.name);
   fs::create_directories(dir / "calib");
   fs::create_directories(dir / "eval");
@@ -364,8 +364,8 @@ namespace {
 
 // An export with a fixed batch of 1 calibrates one sample per pass whatever --batch-size says.
 TEST(StaticFixedBatch, CalibratesSampleBySampleAndRunsInOrt) {
-  fs::path model = model_cache() / "hello_deepa.onnx";
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model("hello_deepa");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("static_fixed_batch");
   fs::create_directories(dir / "calib");
   fs::path calib = make_inputs("onnx::Flatten_0:float32:16,25,96", dir / "calib", 3);
