@@ -3,8 +3,7 @@
 // on seeded inputs (tools/real_models.tsv).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include <map>
 
 #include "passes/compare.h"
 #include "support/paths.h"
@@ -15,28 +14,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string input_spec(const std::string& name) {
-  std::ifstream tsv(source_dir() / "tools" / "real_models.tsv");
-  std::string line;
-  while (std::getline(tsv, line)) {
-    std::istringstream fields(line);
-    std::string n, file, spec;
-    std::getline(fields, n, '\t');
-    std::getline(fields, file, '\t');
-    std::getline(fields, spec, '\t');
-    if (n == name) return spec;
-  }
-  return {};
-}
-
 // PaddleOCR sees text: synthetic glyph lines at each model's input shape (make_text_pages.py).
 // make_inputs.py's "text" fill (solid bars) makes the detector output an almost all-zero map,
 // and its noise fills give the recognizer nothing to read, so neither tests much.
 std::string ocr_inputs(const std::string& name) {
-  if (name == "ppocr_rec") return "pages:4:48x320";
-  if (name == "ppocr_cls") return "pages:4:48x192";
-  if (name == "ppocr_det") return "pages:1";
-  return input_spec(name);
+  static const std::map<std::string, std::string> pages = {
+      {"ppocr_rec", "pages:4:48x320"}, {"ppocr_cls", "pages:4:48x192"}, {"ppocr_det", "pages:1"}};
+  return pages.at(name);
 }
 
 struct Case {
@@ -116,7 +100,7 @@ TEST(QuantizeRealSubgraphs, SileroVadIsLeftValidOrRefused) {
   auto r = run_mcompress({"quantize", in.string(), "-o", (dir / "w.onnx").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("no weights to quantize"), std::string::npos);
-  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs(input_spec("silero_vad"), dir));
+  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs("silero_vad", dir));
   ASSERT_EQ(compared.size(), 3u);
   for (const auto& o : compared) EXPECT_GT(o.fidelity.cosine(), 0.99999) << o.name;
   r = run_mcompress({"quantize", in.string(), "--bits", "16", "-o", (dir / "h.onnx").string()});
