@@ -14,6 +14,7 @@
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/oracle.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -23,9 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-const std::string kPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
 
 fs::path cnn() { return source_dir() / "models" / "fashion_cnn.onnx"; }
 fs::path vit() { return source_dir() / "models" / "fashion_vit.onnx"; }
@@ -57,8 +55,8 @@ int64_t zeros(const Tensor& t) {
 
 Json eval_fashion(const fs::path& candidate) {
   auto r = run_mcompress({"eval", cnn().string(), candidate.string(), "--data",
-                          (kFashion / "t10k-images-idx3-ubyte.gz").string(), "--labels",
-                          (kFashion / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess", kPreprocess,
+                          (kFashionDir / "t10k-images-idx3-ubyte.gz").string(), "--labels",
+                          (kFashionDir / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess", kFashionPreprocess,
                           "--batch-size", "100", "--json", "-q"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.exit_code == 0 ? Json::parse(r.out) : Json::object();

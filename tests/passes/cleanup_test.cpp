@@ -8,6 +8,7 @@
 
 #include "mcompress/onnx/model_io.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -28,12 +29,6 @@ const fs::path& fixtures() {
     return d;
   }();
   return dir;
-}
-
-std::map<std::string, int> op_counts(const ir::Model& m) {
-  std::map<std::string, int> c;
-  for (const auto& n : m.graph.nodes) ++c[n.op_type];
-  return c;
 }
 
 struct Case {

@@ -17,6 +17,7 @@
 #include "mcompress/passes/quantize.h"
 #include "mcompress/report/fidelity.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -25,8 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFashion = "/usr/share/datasets/fashion-mnist/";
-constexpr const char* kPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
 constexpr double kCnnFp32Accuracy = 0.9187;  // ORT, 10k test set
 constexpr double kCnnMaxDrop = 0.002;        // the floor: fp32 - 0.2 pt
 constexpr double kVitMinAgreement = 0.994;   // ORT's own static quantizer: 99.4%
@@ -41,8 +40,8 @@ std::vector<ir::ValueInfo> model_inputs(const ir::Model& m) {
 }
 
 data::Dataset fashion(const std::string& split, const ir::Model& m) {
-  return data::load_dataset(fs::path(kFashion) / (split + "-images-idx3-ubyte.gz"), model_inputs(m),
-                            data::Preprocess::parse(kPreprocess));
+  return data::load_dataset(kFashionDir / (split + "-images-idx3-ubyte.gz"), model_inputs(m),
+                            data::Preprocess::parse(kFashionPreprocess));
 }
 
 struct Quantized {
@@ -88,19 +87,6 @@ double accuracy(const std::vector<int64_t>& pred, const std::vector<int64_t>& la
   return static_cast<double>(right) / static_cast<double>(pred.size());
 }
 
-double agreement(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  if (a.empty() || a.size() != b.size()) return 0;
-  int64_t same = 0;
-  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
-  return static_cast<double>(same) / static_cast<double>(a.size());
-}
-
-std::map<std::string, int> op_counts(const fs::path& path) {
-  std::map<std::string, int> c;
-  for (const auto& n : onnxio::load_model(path).graph.nodes) ++c[n.op_type];
-  return c;
-}
-
 passes::QuantizeOptions static_options(int64_t samples, passes::CalibMethod method = passes::CalibMethod::auto_) {
   passes::QuantizeOptions o;
   o.mode = passes::QuantMode::static_;
@@ -116,7 +102,7 @@ class StaticFashion : public ::testing::Test {
     ir::Model cnn = onnxio::load_model(bundled("fashion_cnn"));
     train_ = new data::Dataset(fashion("train", cnn));
     test_ = new data::Dataset(fashion("t10k", cnn));
-    labels_ = new std::vector<int64_t>(data::load_labels(fs::path(kFashion) / "t10k-labels-idx1-ubyte.gz"));
+    labels_ = new std::vector<int64_t>(data::load_labels(kFashionDir / "t10k-labels-idx1-ubyte.gz"));
   }
   static void TearDownTestSuite() {
     delete train_;
@@ -159,7 +145,7 @@ TEST_F(StaticFashion, VitAgreesWithFp32InOrt) {
   EXPECT_GT(ops["DequantizeLinear"], 0);
   auto base = ort_predictions(bundled("fashion_vit"), *test_, test_->samples, dir);
   auto cand = ort_predictions(q.path, *test_, test_->samples, dir);
-  double agree = agreement(base, cand);
+  double agree = top1_agreement(base, cand);
   EXPECT_GE(agree, kVitMinAgreement);
   std::cout << "vit static int8 top-1 agreement in ORT: " << agree << ", accuracy " << accuracy(cand, *labels_)
             << " (fp32 " << accuracy(base, *labels_) << ")\n";
@@ -219,7 +205,7 @@ TEST_F(StaticFashion, QOperatorFormatRunsInOrtAndAgrees) {
     for (const auto& [op, count] : e.ops) EXPECT_EQ(ops[op], count) << e.model << " " << op;
     auto a = ort_predictions(qdq.path, *test_, kImages, dir);
     auto b = ort_predictions(qop.path, *test_, kImages, dir);
-    EXPECT_GE(agreement(a, b), 0.995) << e.model;
+    EXPECT_GE(top1_agreement(a, b), 0.995) << e.model;
     std::vector<int64_t> labels(labels_->begin(), labels_->begin() + kImages);
     EXPECT_GE(accuracy(b, labels), accuracy(a, labels) - 0.005) << e.model;
   }
@@ -308,8 +294,8 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
   fs::path dir = temp_dir("static_cli");
   fs::path model = bundled("fashion_cnn"), out = dir / "cnn.int8.onnx";
   std::string before = file_sha256(model);
-  auto r = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
-                          "--preprocess", kPreprocess, "--calib-samples", "64", "--calib-method", "percentile", "-o",
+  auto r = run_mcompress({"quantize", model.string(), "--calib", (kFashionDir / "train-images-idx3-ubyte.gz").string(),
+                          "--preprocess", kFashionPreprocess, "--calib-samples", "64", "--calib-method", "percentile", "-o",
                           out.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -331,8 +317,8 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
 
   // --exclude and --op-types narrow what is quantized; the rest stays float and still runs.
   fs::path narrow = dir / "narrow.int8.onnx";
-  auto n = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
-                          "--preprocess", kPreprocess, "--calib-samples", "64", "--exclude", "fc2", "--op-types",
+  auto n = run_mcompress({"quantize", model.string(), "--calib", (kFashionDir / "train-images-idx3-ubyte.gz").string(),
+                          "--preprocess", kFashionPreprocess, "--calib-samples", "64", "--exclude", "fc2", "--op-types",
                           "Conv,Gemm", "-o", narrow.string(), "--json"});
   ASSERT_EQ(n.exit_code, 0) << n.err;
   auto nj = nlohmann::json::parse(n.out);
