@@ -13,6 +13,7 @@
 #include "mcompress/data/arrays.h"
 #include "mcompress/data/dataset.h"
 #include "mcompress/onnx/model_io.h"
+#include "mcompress/report/fidelity.h"
 #include "support/models.h"
 #include "support/oracle.h"
 #include "support/paths.h"
@@ -30,8 +31,10 @@ fs::path quantize_qoperator(const std::string& base, const fs::path& dir) {
                           (kFashionDir / "train-images-idx3-ubyte.gz").string(), "--calib-samples", "512",
                           "--preprocess", kFashionPreprocess, "--format", "qoperator", "-o", out.string(), "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
   auto j = nlohmann::json::parse(r.out);
   std::cout << base << " qoperator ops: " << j["qoperator"].dump() << "\n";
+  EXPECT_GT(op_counts(out)["QLinearConv"], 0) << out;  // QOperator form, not plain QDQ: both models have Convs
   return out;
 }
 
@@ -46,15 +49,9 @@ double ort_accuracy(const fs::path& model, const fs::path& dir) {
   data::write_npz(inputs, {{m.graph.inputs[0].name, &batch[0]}});
   fs::path outputs = ort_outputs(model, inputs, dir / (model.stem().string() + "_ort.npz"));
   data::NamedArrays out = data::read_npz(outputs);
-  const Tensor& logits = out.begin()->second;
+  std::vector<int64_t> predicted = report::argmax_rows(out.begin()->second);
   std::vector<int64_t> labels = data::load_labels(kFashionDir / "t10k-labels-idx1-ubyte.gz");
-  int64_t classes = logits.shape().back(), correct = 0;
-  const float* p = logits.data<float>();
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const float* row = p + static_cast<int64_t>(i) * classes;
-    correct += std::max_element(row, row + classes) - row == labels[i];
-  }
-  return static_cast<double>(correct) / static_cast<double>(labels.size());
+  return top1_agreement(predicted, labels);  // agreement with the labels: accuracy
 }
 
 class QOperatorAgainstOrt : public ::testing::TestWithParam<std::string> {};
