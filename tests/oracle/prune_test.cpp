@@ -123,7 +123,6 @@ INSTANTIATE_TEST_SUITE_P(Fashion, GlobalMagnitude,
                                            GlobalCase{"s90", 0.9, 0.8957}),
                          [](const auto& info) { return info.param.name; });
 
-// --scope layer: every weight gets exactly round(F * n) zeros.
 TEST(PruneMagnitude, OpTypesSelectTheWeights) {
   fs::path dir = temp_dir("prune_op_types");
   Json j = prune(cnn(), dir / "p.onnx", {"--method", "magnitude", "--sparsity", "0.5", "--op-types", "Gemm"});
@@ -132,6 +131,7 @@ TEST(PruneMagnitude, OpTypesSelectTheWeights) {
   for (const auto& change : j["changes"]) EXPECT_EQ(change["op_type"], "Gemm");
 }
 
+// --scope layer (the default): every weight gets exactly round(F * n) zeros.
 TEST(PruneMagnitude, LayerScopeIsExactPerWeight) {
   fs::path dir = temp_dir("prune_layer");
   Json j = prune(vit(), dir / "p.onnx", {"--method", "magnitude", "--sparsity", "0.7", "--dense"});
@@ -308,9 +308,10 @@ TEST(PruneChannel, CnnHalfTheChannels) {
 
   expect_infer_agrees_with_ort(dir / "p.onnx", "input:float32:16,1,28,28");
   expect_same_as_masked_original(cnn(), dir / "p.onnx", j, "input:float32:32,1,28,28", dir);
-  // Measured, before fine-tuning; the same with --op-types Conv (the 64 fc1 neurons removed here
-  // change no logit of the test set by more than 4e-6). PyTorch's 79.66% ranked the conv filters
-  // before BatchNorm folding; this model has them folded, which rescales each filter.
+  // Measured, before fine-tuning. Measured when written, not asserted: the same accuracy with
+  // --op-types Conv (the 64 fc1 neurons removed here changed no logit of the test set by more
+  // than 4e-6). PyTorch's 79.66% ranked the conv filters before BatchNorm folding; this model has
+  // them folded, which rescales each filter.
   Json e = eval_fashion(dir / "p.onnx");
   EXPECT_NEAR(e["accuracy"]["candidate"].get<double>(), 0.6463, 0.003);
 }

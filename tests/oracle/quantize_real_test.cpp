@@ -52,9 +52,10 @@ TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   }
 }
 
-// The floor is 0.99. Measured on glyph pages: cls weight 0.9980, dynamic 0.9980; rec weight
-// 0.9985, dynamic 0.9989; det weight 0.9988, dynamic 0.9988 (per-channel zero points, the weight-only
-// default; symmetric gave 0.9745 / 0.9890). --mode dynamic leaves Conv in the weight-only form
+// The floor is 0.99. Measured on glyph pages (each run records its cosines as test
+// properties): cls weight 0.9980, dynamic 0.9980; rec weight 0.9985, dynamic 0.9989; det weight
+// 0.9988, dynamic 0.9988 (per-channel zero points, the weight-only default; --symmetric, not run
+// here, measured 0.9745 / 0.9890 when written). --mode dynamic leaves Conv in the weight-only form
 // unless --op-types names Conv: with ConvInteger, rec measures 0.9745 and det 0.9580 (see
 // DynamicConvIntegerIsOptIn).
 INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
