@@ -5,6 +5,7 @@
 #include "mcompress/exec/executor.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/support/error.h"
+#include "support/models.h"
 #include "support/op_runner.h"
 #include "support/paths.h"
 
@@ -19,8 +20,8 @@ Tensor fashion_batch(int64_t count) {
   input.type.emplace();
   input.type->elem = DType::f32;
   input.type->shape = std::vector<ir::Dim>{{std::nullopt, "N", {}, {}}, {1, {}, {}, {}}, {28, {}, {}, {}}, {28, {}, {}, {}}};
-  auto ds = data::load_dataset("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", {input},
-                               data::Preprocess::parse("scale=0.00392156862745098,mean=0.2860,std=0.3530"));
+  auto ds = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", {input},
+                               data::Preprocess::parse(kFashionPreprocess));
   return ds.batch(0, count)[0];
 }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/models.h"
 #include "support/oracle.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -93,12 +94,11 @@ class EvalOnOrtQuantized : public ::testing::TestWithParam<QuantizedCase> {};
 
 TEST_P(EvalOnOrtQuantized, ReproducesOrtAccuracy) {
   const QuantizedCase& c = GetParam();
-  const std::filesystem::path fashion = "/usr/share/datasets/fashion-mnist";
   auto r = run_mcompress({"eval", (source_dir() / "models" / c.base).string(),
                           (reference_dir() / "ort-quantized" / (c.name + ".onnx")).string(), "--data",
-                          (fashion / "t10k-images-idx3-ubyte.gz").string(), "--labels",
-                          (fashion / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess",
-                          "scale=0.00392156862745098,mean=0.2860,std=0.3530", "--batch-size", "100", "--json"});
+                          (kFashionDir / "t10k-images-idx3-ubyte.gz").string(), "--labels",
+                          (kFashionDir / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess",
+                          kFashionPreprocess, "--batch-size", "100", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_NEAR(j["accuracy"]["candidate"].get<double>(), c.candidate_accuracy, kSampleTolerance);

@@ -13,6 +13,8 @@
 #include "mcompress/data/arrays.h"
 #include "mcompress/data/dataset.h"
 #include "mcompress/onnx/model_io.h"
+#include "mcompress/report/fidelity.h"
+#include "support/models.h"
 #include "support/oracle.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -22,18 +24,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-const std::string kPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
-
 // Static int8 qoperator model of a bundled model, calibrated on the first 512 training images.
 fs::path quantize_qoperator(const std::string& base, const fs::path& dir) {
   fs::path out = dir / (base + "_qop.onnx");
   auto r = run_mcompress({"quantize", (source_dir() / "models" / (base + ".onnx")).string(), "--calib",
-                          (kFashion / "train-images-idx3-ubyte.gz").string(), "--calib-samples", "512",
-                          "--preprocess", kPreprocess, "--format", "qoperator", "-o", out.string(), "--json"});
+                          (kFashionDir / "train-images-idx3-ubyte.gz").string(), "--calib-samples", "512",
+                          "--preprocess", kFashionPreprocess, "--format", "qoperator", "-o", out.string(), "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
   auto j = nlohmann::json::parse(r.out);
   std::cout << base << " qoperator ops: " << j["qoperator"].dump() << "\n";
+  EXPECT_GT(op_counts(out)["QLinearConv"], 0) << out;  // QOperator form, not plain QDQ: both models have Convs
   return out;
 }
 
@@ -41,22 +42,16 @@ fs::path quantize_qoperator(const std::string& base, const fs::path& dir) {
 // `mcompress eval` (one batch of 10 000; the static model's results do not depend on batching).
 double ort_accuracy(const fs::path& model, const fs::path& dir) {
   ir::Model m = onnxio::load_model(model);
-  data::Dataset d = data::load_dataset(kFashion / "t10k-images-idx3-ubyte.gz", m.graph.inputs,
-                                       data::Preprocess::parse(kPreprocess));
+  data::Dataset d = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", m.graph.inputs,
+                                       data::Preprocess::parse(kFashionPreprocess));
   std::vector<Tensor> batch = d.batch(0, d.samples);
   fs::path inputs = dir / "t10k.npz";
   data::write_npz(inputs, {{m.graph.inputs[0].name, &batch[0]}});
   fs::path outputs = ort_outputs(model, inputs, dir / (model.stem().string() + "_ort.npz"));
   data::NamedArrays out = data::read_npz(outputs);
-  const Tensor& logits = out.begin()->second;
-  std::vector<int64_t> labels = data::load_labels(kFashion / "t10k-labels-idx1-ubyte.gz");
-  int64_t classes = logits.shape().back(), correct = 0;
-  const float* p = logits.data<float>();
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const float* row = p + static_cast<int64_t>(i) * classes;
-    correct += std::max_element(row, row + classes) - row == labels[i];
-  }
-  return static_cast<double>(correct) / static_cast<double>(labels.size());
+  std::vector<int64_t> predicted = report::argmax_rows(out.begin()->second);
+  std::vector<int64_t> labels = data::load_labels(kFashionDir / "t10k-labels-idx1-ubyte.gz");
+  return top1_agreement(predicted, labels);  // agreement with the labels: accuracy
 }
 
 class QOperatorAgainstOrt : public ::testing::TestWithParam<std::string> {};
@@ -67,8 +62,8 @@ TEST_P(QOperatorAgainstOrt, EvalReproducesOrtAccuracy) {
   ASSERT_TRUE(fs::exists(model));
   double ort = ort_accuracy(model, dir);
   auto r = run_mcompress({"eval", (source_dir() / "models" / (GetParam() + ".onnx")).string(), model.string(),
-                          "--data", (kFashion / "t10k-images-idx3-ubyte.gz").string(), "--labels",
-                          (kFashion / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess", kPreprocess,
+                          "--data", (kFashionDir / "t10k-images-idx3-ubyte.gz").string(), "--labels",
+                          (kFashionDir / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess", kFashionPreprocess,
                           "--batch-size", "100", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);

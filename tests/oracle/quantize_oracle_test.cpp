@@ -10,6 +10,7 @@
 #include "mcompress/data/dataset.h"
 #include "mcompress/onnx/model_io.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -18,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
 constexpr int64_t kImages = 1000;  // per mode; the 10k floors below use the whole test set
 // Measured on 2000 test images (see VitInt4Sqnr), ORT 1.30: the default (float zero points, the
 // output layer at int8) 30.5 dB, MatMul weights only 31.5; --symmetric 28.2 / 29.1. ONNX Runtime's
@@ -36,8 +36,8 @@ fs::path fashion_inputs(int64_t n) {
   if (auto it = cache.find(n); it != cache.end()) return it->second;
   fs::path dir = temp_dir("fashion_" + std::to_string(n));
   ir::Model cnn = onnxio::load_model(model("cnn"));
-  auto ds = data::load_dataset("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", cnn.graph.inputs,
-                               data::Preprocess::parse(kPreprocess));
+  auto ds = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", cnn.graph.inputs,
+                               data::Preprocess::parse(kFashionPreprocess));
   Tensor batch = std::move(ds.batch(0, n)[0]);
   fs::path out = dir / "inputs.npz";
   data::write_npz(out, {{"input", &batch}});
@@ -58,19 +58,6 @@ Quantized quantize(const fs::path& in, const std::vector<std::string>& args, con
   EXPECT_EQ(r.exit_code, 0) << r.err;
   if (r.exit_code != 0) return {};
   return {out, nlohmann::json::parse(r.out), r.err};
-}
-
-std::map<std::string, int> op_counts(const fs::path& path) {
-  std::map<std::string, int> c;
-  for (const auto& n : onnxio::load_model(path).graph.nodes) ++c[n.op_type];
-  return c;
-}
-
-double top1_agreement(const Tensor& a, const Tensor& b) {
-  auto pa = report::argmax_rows(a), pb = report::argmax_rows(b);
-  int64_t same = 0;
-  for (size_t i = 0; i < pa.size(); ++i) same += pa[i] == pb[i];
-  return static_cast<double>(same) / static_cast<double>(pa.size());
 }
 
 struct Mode {

@@ -3,8 +3,7 @@
 // on seeded inputs (tools/real_models.tsv).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include <map>
 
 #include "passes/compare.h"
 #include "support/paths.h"
@@ -15,28 +14,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string input_spec(const std::string& name) {
-  std::ifstream tsv(source_dir() / "tools" / "real_models.tsv");
-  std::string line;
-  while (std::getline(tsv, line)) {
-    std::istringstream fields(line);
-    std::string n, file, spec;
-    std::getline(fields, n, '\t');
-    std::getline(fields, file, '\t');
-    std::getline(fields, spec, '\t');
-    if (n == name) return spec;
-  }
-  return {};
-}
-
 // PaddleOCR sees text: synthetic glyph lines at each model's input shape (make_text_pages.py).
 // make_inputs.py's "text" fill (solid bars) makes the detector output an almost all-zero map,
 // and its noise fills give the recognizer nothing to read, so neither tests much.
 std::string ocr_inputs(const std::string& name) {
-  if (name == "ppocr_rec") return "pages:4:48x320";
-  if (name == "ppocr_cls") return "pages:4:48x192";
-  if (name == "ppocr_det") return "pages:1";
-  return input_spec(name);
+  static const std::map<std::string, std::string> pages = {
+      {"ppocr_rec", "pages:4:48x320"}, {"ppocr_cls", "pages:4:48x192"}, {"ppocr_det", "pages:1"}};
+  return pages.at(name);
 }
 
 struct Case {
@@ -48,8 +32,8 @@ class QuantizeReal : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   const Case& c = GetParam();
-  fs::path in = model_cache() / (c.model + ".onnx");
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model(c.model);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_" + c.model + "_" + c.mode);
   fs::path out = dir / "q.onnx";
   std::vector<std::string> argv = {"quantize", in.string(), "-o", out.string(), "-q"};
@@ -68,9 +52,10 @@ TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   }
 }
 
-// The floor is 0.99. Measured on glyph pages: cls weight 0.9980, dynamic 0.9980; rec weight
-// 0.9985, dynamic 0.9989; det weight 0.9988, dynamic 0.9988 (per-channel zero points, the weight-only
-// default; symmetric gave 0.9745 / 0.9890). --mode dynamic leaves Conv in the weight-only form
+// The floor is 0.99. Measured on glyph pages (each run records its cosines as test
+// properties): cls weight 0.9980, dynamic 0.9980; rec weight 0.9985, dynamic 0.9989; det weight
+// 0.9988, dynamic 0.9988 (per-channel zero points, the weight-only default; --symmetric, not run
+// here, measured 0.9745 / 0.9890 when written). --mode dynamic leaves Conv in the weight-only form
 // unless --op-types names Conv: with ConvInteger, rec measures 0.9745 and det 0.9580 (see
 // DynamicConvIntegerIsOptIn).
 INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
@@ -85,8 +70,8 @@ INSTANTIATE_TEST_SUITE_P(PaddleOcr, QuantizeReal,
 // --mode dynamic on det (all Conv) emits no ConvInteger and says why; naming Conv in --op-types
 // does emit it (with the slow-in-ORT warning), valid and running in ORT, at the accuracy measured.
 TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
-  fs::path in = model_cache() / "ppocr_det.onnx";
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model("ppocr_det");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_det_conv_integer");
   auto count = [](const fs::path& p, const std::string& op) {
     auto c = run({python(), "-c", "import onnx,sys; print(sum(n.op_type == sys.argv[2] for n in onnx.load(sys.argv[1]).graph.node))",
@@ -110,13 +95,13 @@ TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
 // Silero VAD keeps its weights in If subgraphs: the int8 modes leave it as it is (with a warning)
 // and still write a model that runs; float16 is refused rather than written half converted.
 TEST(QuantizeRealSubgraphs, SileroVadIsLeftValidOrRefused) {
-  fs::path in = model_cache() / "silero_vad.onnx";
-  if (!fs::exists(in)) GTEST_SKIP() << in << " not fetched (tools/fetch_models.sh)";
+  fs::path in = real_model("silero_vad");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_vad");
   auto r = run_mcompress({"quantize", in.string(), "-o", (dir / "w.onnx").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("no weights to quantize"), std::string::npos);
-  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs(input_spec("silero_vad"), dir));
+  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs("silero_vad", dir));
   ASSERT_EQ(compared.size(), 3u);
   for (const auto& o : compared) EXPECT_GT(o.fidelity.cosine(), 0.99999) << o.name;
   r = run_mcompress({"quantize", in.string(), "--bits", "16", "-o", (dir / "h.onnx").string()});

@@ -8,6 +8,7 @@
 
 #include "mcompress/onnx/model_io.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -28,12 +29,6 @@ const fs::path& fixtures() {
     return d;
   }();
   return dir;
-}
-
-std::map<std::string, int> op_counts(const ir::Model& m) {
-  std::map<std::string, int> c;
-  for (const auto& n : m.graph.nodes) ++c[n.op_type];
-  return c;
 }
 
 struct Case {
@@ -96,8 +91,8 @@ TEST(CleanupTest, KeepsSharedBatchNormAndRemovesDeadParts) {
 
 // PaddleOCR's classifier: Constant-node weights and a BN after most convolutions.
 TEST(CleanupTest, PaddleOcrClsFoldsInOrt) {
-  fs::path original = model_cache() / "ppocr_cls.onnx";
-  if (!fs::exists(original)) GTEST_SKIP() << original << " not fetched (tools/fetch_models.sh)";
+  fs::path original = real_model("ppocr_cls");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(original);
   ir::Model m = onnxio::load_model(original);
   int bn_before = op_counts(m)["BatchNormalization"];
   passes::CleanupStats stats;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "mcompress/data/arrays.h"
 #include "mcompress/data/dataset.h"
@@ -16,6 +17,7 @@
 #include "mcompress/passes/quantize.h"
 #include "mcompress/report/fidelity.h"
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -24,8 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFashion = "/usr/share/datasets/fashion-mnist/";
-constexpr const char* kPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
 constexpr double kCnnFp32Accuracy = 0.9187;  // ORT, 10k test set
 constexpr double kCnnMaxDrop = 0.002;        // the floor: fp32 - 0.2 pt
 constexpr double kVitMinAgreement = 0.994;   // ORT's own static quantizer: 99.4%
@@ -40,24 +40,24 @@ std::vector<ir::ValueInfo> model_inputs(const ir::Model& m) {
 }
 
 data::Dataset fashion(const std::string& split, const ir::Model& m) {
-  return data::load_dataset(fs::path(kFashion) / (split + "-images-idx3-ubyte.gz"), model_inputs(m),
-                            data::Preprocess::parse(kPreprocess));
+  return data::load_dataset(kFashionDir / (split + "-images-idx3-ubyte.gz"), model_inputs(m),
+                            data::Preprocess::parse(kFashionPreprocess));
 }
 
 struct Quantized {
   fs::path path;
   passes::PassResult result;
-  std::string bytes;
 };
 
+// Calibrates on `calibration`, or else on the inputs in `calib_file`.
 Quantized quantize_to(const fs::path& source, const fs::path& out, const passes::QuantizeOptions& o,
                       const data::Dataset* calibration = nullptr, const fs::path& calib_file = {}) {
   ir::Model m = onnxio::load_model(source);
-  data::Dataset ds =
-      calibration ? *calibration : data::load_dataset(calib_file, model_inputs(m), data::Preprocess::parse(""));
+  std::optional<data::Dataset> loaded;
+  if (!calibration) loaded = data::load_dataset(calib_file, model_inputs(m), data::Preprocess::parse(""));
+  const data::Dataset& ds = calibration ? *calibration : *loaded;
   Quantized q;
   q.result = passes::quantize_static(m, o, ds);
-  q.bytes = onnxio::serialize_model(m);
   onnxio::save_model(std::move(m), out, {});
   q.path = out;
   return q;
@@ -87,19 +87,6 @@ double accuracy(const std::vector<int64_t>& pred, const std::vector<int64_t>& la
   return static_cast<double>(right) / static_cast<double>(pred.size());
 }
 
-double agreement(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  if (a.empty() || a.size() != b.size()) return 0;
-  int64_t same = 0;
-  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
-  return static_cast<double>(same) / static_cast<double>(a.size());
-}
-
-std::map<std::string, int> op_counts(const fs::path& path) {
-  std::map<std::string, int> c;
-  for (const auto& n : onnxio::load_model(path).graph.nodes) ++c[n.op_type];
-  return c;
-}
-
 passes::QuantizeOptions static_options(int64_t samples, passes::CalibMethod method = passes::CalibMethod::auto_) {
   passes::QuantizeOptions o;
   o.mode = passes::QuantMode::static_;
@@ -115,7 +102,7 @@ class StaticFashion : public ::testing::Test {
     ir::Model cnn = onnxio::load_model(bundled("fashion_cnn"));
     train_ = new data::Dataset(fashion("train", cnn));
     test_ = new data::Dataset(fashion("t10k", cnn));
-    labels_ = new std::vector<int64_t>(data::load_labels(fs::path(kFashion) / "t10k-labels-idx1-ubyte.gz"));
+    labels_ = new std::vector<int64_t>(data::load_labels(kFashionDir / "t10k-labels-idx1-ubyte.gz"));
   }
   static void TearDownTestSuite() {
     delete train_;
@@ -152,14 +139,13 @@ TEST_F(StaticFashion, CnnPerChannelKeepsAccuracyInOrt) {
 
 TEST_F(StaticFashion, VitAgreesWithFp32InOrt) {
   fs::path dir = temp_dir("static_vit");
-  ir::Model vit = onnxio::load_model(bundled("fashion_vit"));
-  data::Dataset train = fashion("train", vit), test = fashion("t10k", vit);
-  Quantized q = quantize_to(bundled("fashion_vit"), dir / "vit.int8.onnx", static_options(512), &train);
+  // The ViT's input is the CNN's ("input", [N, 1, 28, 28]): the fixture's datasets serve both.
+  Quantized q = quantize_to(bundled("fashion_vit"), dir / "vit.int8.onnx", static_options(512), train_);
   auto ops = op_counts(q.path);
   EXPECT_GT(ops["DequantizeLinear"], 0);
-  auto base = ort_predictions(bundled("fashion_vit"), test, test.samples, dir);
-  auto cand = ort_predictions(q.path, test, test.samples, dir);
-  double agree = agreement(base, cand);
+  auto base = ort_predictions(bundled("fashion_vit"), *test_, test_->samples, dir);
+  auto cand = ort_predictions(q.path, *test_, test_->samples, dir);
+  double agree = top1_agreement(base, cand);
   EXPECT_GE(agree, kVitMinAgreement);
   std::cout << "vit static int8 top-1 agreement in ORT: " << agree << ", accuracy " << accuracy(cand, *labels_)
             << " (fp32 " << accuracy(base, *labels_) << ")\n";
@@ -211,17 +197,15 @@ TEST_F(StaticFashion, QOperatorFormatRunsInOrtAndAgrees) {
   };
   for (const auto& e : {Expect{"fashion_cnn", {{"QLinearConv", 2}, {"QGemm", 2}, {"Conv", 0}, {"Gemm", 0}}},
                         Expect{"fashion_vit", {{"QLinearConv", 1}, {"QGemm", 7}, {"MatMulIntegerToFloat", 18}}}}) {
-    ir::Model m = onnxio::load_model(bundled(e.model));
-    data::Dataset train = fashion("train", m), test = fashion("t10k", m);
     auto o = static_options(256);
-    Quantized qdq = quantize_to(bundled(e.model), dir / (e.model + ".qdq.onnx"), o, &train);
+    Quantized qdq = quantize_to(bundled(e.model), dir / (e.model + ".qdq.onnx"), o, train_);
     o.format = passes::QuantFormat::qoperator;
-    Quantized qop = quantize_to(bundled(e.model), dir / (e.model + ".qop.onnx"), o, &train);
+    Quantized qop = quantize_to(bundled(e.model), dir / (e.model + ".qop.onnx"), o, train_);
     auto ops = op_counts(qop.path);
     for (const auto& [op, count] : e.ops) EXPECT_EQ(ops[op], count) << e.model << " " << op;
-    auto a = ort_predictions(qdq.path, test, kImages, dir);
-    auto b = ort_predictions(qop.path, test, kImages, dir);
-    EXPECT_GE(agreement(a, b), 0.995) << e.model;
+    auto a = ort_predictions(qdq.path, *test_, kImages, dir);
+    auto b = ort_predictions(qop.path, *test_, kImages, dir);
+    EXPECT_GE(top1_agreement(a, b), 0.995) << e.model;
     std::vector<int64_t> labels(labels_->begin(), labels_->begin() + kImages);
     EXPECT_GE(accuracy(b, labels), accuracy(a, labels) - 0.005) << e.model;
   }
@@ -234,7 +218,6 @@ TEST_F(StaticFashion, OutputIsByteIdenticalWhateverTheThreadCount) {
   Quantized one = quantize_to(bundled("fashion_cnn"), dir / "t1.onnx", o, train_);
   o.threads = 2;
   Quantized two = quantize_to(bundled("fashion_cnn"), dir / "t2.onnx", o, train_);
-  EXPECT_TRUE(one.bytes == two.bytes);
   EXPECT_EQ(file_sha256(one.path), file_sha256(two.path));
 }
 
@@ -244,16 +227,14 @@ TEST_F(StaticFashion, OutputIsByteIdenticalWhateverTheThreadCount) {
 struct PaddleCase {
   std::string name;
   std::string calib_spec, eval_spec;
-  passes::CalibMethod method = passes::CalibMethod::auto_;
-  double min_layer_sqnr_db = passes::QuantizeOptions{}.min_layer_sqnr_db;
 };
 
 class StaticPaddle : public ::testing::TestWithParam<PaddleCase> {};
 
 TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   const PaddleCase& c = GetParam();
-  fs::path model = model_cache() / (c.name + ".onnx");
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model(c.name);
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("static_" + c.name);
   fs::create_directories(dir / "calib");
   fs::create_directories(dir / "eval");
@@ -261,8 +242,6 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   fs::path eval = make_inputs_or_pages(c.eval_spec, dir / "eval", 1);
   auto o = static_options(0);
   o.calib_batch_size = 1;
-  o.min_layer_sqnr_db = c.min_layer_sqnr_db;
-  o.calib_method = c.method;
   Quantized q = quantize_to(model, dir / (c.name + ".int8.onnx"), o, nullptr, calib);
   EXPECT_FALSE(q.result.changes.empty());
   if (q.result.extra.contains("float_layers"))
@@ -276,25 +255,27 @@ TEST_P(StaticPaddle, RunsInOrtCloseToFloat) {
   std::sort(worst.begin(), worst.end());
   for (size_t i = 0; i < std::min<size_t>(3, worst.size()); ++i)
     std::cout << c.name << " layer " << worst[i].second << ": SQNR " << worst[i].first << " dB\n";
-  if (c.method == passes::CalibMethod::auto_) {
-    // auto scored every method on the calibration data and kept the best (ties to the earlier).
-    const auto& calib = q.result.extra["calibration"];
-    ASSERT_EQ(calib["output_sqnr_db"].size(), 4u) << calib.dump();
-    double chosen = calib["output_sqnr_db"][calib["method"].get<std::string>()].get<double>();
-    for (const auto& [method, db] : calib["output_sqnr_db"].items()) EXPECT_GE(chosen, db.get<double>() - 0.5) << method;
-    std::cout << c.name << ": calibration " << calib.dump() << "\n";
-  }
+  // auto (the default) scored every method on the calibration data and kept the best (ties to the
+  // earlier).
+  const auto& scored = q.result.extra["calibration"];
+  ASSERT_EQ(scored["output_sqnr_db"].size(), 4u) << scored.dump();
+  double chosen = scored["output_sqnr_db"][scored["method"].get<std::string>()].get<double>();
+  for (const auto& [method, db] : scored["output_sqnr_db"].items()) EXPECT_GE(chosen, db.get<double>() - 0.5) << method;
+  std::cout << c.name << ": calibration " << scored.dump() << "\n";
+  RecordProperty("calib_method", scored["method"].get<std::string>());
   auto outs = compare_in_ort(model, q.path, eval);
   ASSERT_FALSE(outs.empty());
   for (const auto& out : outs) {
+    RecordProperty("cosine_" + out.name, std::to_string(out.fidelity.cosine()));
     EXPECT_GE(out.fidelity.cosine(), kPaddleMinCosine) << out.name;
     std::cout << c.name << " " << out.name << ": cosine " << out.fidelity.cosine() << ", SQNR "
               << out.fidelity.sqnr_db() << " dB\n";
   }
 }
 
-// With the default --calib-method auto (cosine on these inputs, the method auto takes, what the
-// others give): cls mse 6 of 54 layers float (0.9999; minmax 0.9988); rec minmax 22 of 47 (0.9933;
+// Measured with the default --calib-method auto, printed and recorded as test properties by each
+// run, asserted only against the 0.99 floor (cosine on these inputs, the method auto takes, what
+// the others gave when written): cls mse 6 of 54 layers float (0.9999; minmax 0.9988); rec minmax 22 of 47 (0.9933;
 // mse 0.9944, percentile 0.9901); det percentile 12 of 62 (0.9955; minmax 0.988, below the floor,
 // mse 0.988).
 INSTANTIATE_TEST_SUITE_P(
@@ -316,8 +297,8 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
   fs::path dir = temp_dir("static_cli");
   fs::path model = bundled("fashion_cnn"), out = dir / "cnn.int8.onnx";
   std::string before = file_sha256(model);
-  auto r = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
-                          "--preprocess", kPreprocess, "--calib-samples", "64", "--calib-method", "percentile", "-o",
+  auto r = run_mcompress({"quantize", model.string(), "--calib", (kFashionDir / "train-images-idx3-ubyte.gz").string(),
+                          "--preprocess", kFashionPreprocess, "--calib-samples", "64", "--calib-method", "percentile", "-o",
                           out.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -339,8 +320,8 @@ TEST(StaticCli, QuantizeWithCalibReportsLayersAndRunsInOrt) {
 
   // --exclude and --op-types narrow what is quantized; the rest stays float and still runs.
   fs::path narrow = dir / "narrow.int8.onnx";
-  auto n = run_mcompress({"quantize", model.string(), "--calib", std::string(kFashion) + "train-images-idx3-ubyte.gz",
-                          "--preprocess", kPreprocess, "--calib-samples", "64", "--exclude", "fc2", "--op-types",
+  auto n = run_mcompress({"quantize", model.string(), "--calib", (kFashionDir / "train-images-idx3-ubyte.gz").string(),
+                          "--preprocess", kFashionPreprocess, "--calib-samples", "64", "--exclude", "fc2", "--op-types",
                           "Conv,Gemm", "-o", narrow.string(), "--json"});
   ASSERT_EQ(n.exit_code, 0) << n.err;
   auto nj = nlohmann::json::parse(n.out);
@@ -364,8 +345,8 @@ namespace {
 
 // An export with a fixed batch of 1 calibrates one sample per pass whatever --batch-size says.
 TEST(StaticFixedBatch, CalibratesSampleBySampleAndRunsInOrt) {
-  fs::path model = model_cache() / "hello_deepa.onnx";
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not fetched (tools/fetch_models.sh)";
+  fs::path model = real_model("hello_deepa");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(model);
   fs::path dir = temp_dir("static_fixed_batch");
   fs::create_directories(dir / "calib");
   fs::path calib = make_inputs("onnx::Flatten_0:float32:16,25,96", dir / "calib", 3);
@@ -373,7 +354,7 @@ TEST(StaticFixedBatch, CalibratesSampleBySampleAndRunsInOrt) {
   o.calib_batch_size = 32;
   Quantized q = quantize_to(model, dir / "hd.int8.onnx", o, nullptr, calib);
   EXPECT_EQ(q.result.extra["layers"].size(), 3u);
-  auto outs = compare_in_ort(model, q.path, make_inputs("onnx::Flatten_0:float32:1,25,96", dir, 4));
+  auto outs = compare_in_ort(model, q.path, make_inputs("hello_deepa", dir, 4));
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_LT(outs[0].fidelity.max_abs(), 0.05);
 }

@@ -26,6 +26,8 @@ fs::path model_cache() {
   return fs::path(home ? home : "/root") / ".cache" / "mcompress" / "models";
 }
 
+fs::path real_model(const std::string& name) { return model_cache() / (name + ".onnx"); }
+
 fs::path temp_dir(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "test";

@@ -20,16 +20,8 @@ DIR=${MCOMPRESS_BENCH_DIR:-/tmp/mcompress-bench}
 RUNS=${RUNS:-5}
 PY=/usr/bin/python3
 TIME=/usr/bin/time
-
-mkdir -p "$DIR"
-BIG=$DIR/big.onnx
-if [[ ! -f $BIG ]]; then
-    echo "building $BIG ..." >&2
-    "$PY" "$ROOT/tools/bench/make_big_model.py" "$BIG" >&2
-fi
-BYTES=$(stat -c %s "$BIG")
-
 source "$ROOT/tools/bench/common.sh"
+big_model
 
 echo "model: $BIG"
 echo "file bytes: $BYTES"

@@ -7,28 +7,26 @@
 #   tools/bench/bench_prune.sh [RUNS]      (default 50)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-MC=${MCOMPRESS:-$ROOT/build/mcompress}
+source "$ROOT/tools/bench/common.sh"
+bench_setup
 RUNS=${1:-50}
-THREADS=${THREADS:-2}
-BATCH=${BATCH:-100}
 SPARSITY=${SPARSITY:-0.5}
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
+DIR=$WORK
 
 MODEL="$ROOT/models/fashion_cnn.onnx"
-/usr/bin/python3 "$ROOT/tools/make_inputs.py" "input:float32:$BATCH,1,28,28" "$DIR/in.npz" --seed 1
+fashion_inputs "$DIR/in.npz"
 "$MC" prune "$MODEL" -o "$DIR/channel.onnx" --method channel --sparsity "$SPARSITY" --criterion l1 -q
 "$MC" prune "$MODEL" -o "$DIR/nm24.onnx" --method nm --nm 2:4 -q
 "$MC" prune "$MODEL" -o "$DIR/magnitude90.onnx" --method magnitude --scope global --sparsity 0.9 -q
 
-base=$(node "$ROOT/tools/bench/ort_time.js" "$MODEL" "$DIR/in.npz" "$RUNS" "$THREADS")
+base=$(ort_ms "$MODEL" "$DIR/in.npz" "$RUNS")
 printf '%-22s %10s %10s %14s %12s\n' model "ORT ms" speed-up params macs
 for name in fp32 channel nm24 magnitude90; do
   file=$MODEL
   [ "$name" = fp32 ] || file=$DIR/$name.onnx
   ms=$base
-  [ "$name" = fp32 ] || ms=$(node "$ROOT/tools/bench/ort_time.js" "$file" "$DIR/in.npz" "$RUNS" "$THREADS")
+  [ "$name" = fp32 ] || ms=$(ort_ms "$file" "$DIR/in.npz" "$RUNS")
   stats=$("$MC" inspect "$file" --json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["params"], j["macs"])')
-  speedup=$(/usr/bin/python3 -c "print('%.2f' % ($base / $ms))")
+  speedup=$(ratio "$base" "$ms")
   printf '%-22s %10s %10s %14s %12s\n' "$name" "$ms" "${speedup}x" $stats
 done

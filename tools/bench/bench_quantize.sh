@@ -24,14 +24,7 @@ RUNS=${RUNS:-5}
 MODES=${MODES:---mode weight}
 THREADS=${THREADS:-0}
 source "$ROOT/tools/bench/common.sh"
-
-mkdir -p "$DIR"
-BIG=$DIR/big.onnx
-if [[ ! -f $BIG ]]; then
-    echo "building $BIG ..." >&2
-    /usr/bin/python3 "$ROOT/tools/bench/make_big_model.py" "$BIG" >&2
-fi
-BYTES=$(stat -c %s "$BIG")
+big_model
 [[ -x $MCOMPRESS ]] || { echo "mcompress binary not found: $MCOMPRESS (set MCOMPRESS=...)" >&2; exit 1; }
 
 echo "model: $BIG ($BYTES bytes), $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"

@@ -12,31 +12,29 @@
 # Environment: MCOMPRESS (binary), RUNS (ORT timed runs, default 20), THREADS (ORT threads,
 # default 2), BATCH (default 100), DET (the detector model), SKIP_DET=1 (part a only).
 set -euo pipefail
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-MC=${MCOMPRESS:-$HERE/../../build/mcompress}
-FASHION=/usr/share/datasets/fashion-mnist
-PRE="scale=0.00392156862745098,mean=0.2860,std=0.3530"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$ROOT/tools/bench/common.sh"
+bench_setup
+RUNS=${RUNS:-20}
 DET=${DET:-$HOME/.cache/mcompress/models/ppocr_det.onnx}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
-echo "== (a) ONNX Runtime latency: batch ${BATCH:=100}, ${THREADS:=2} threads, median of ${RUNS:=20}"
-/usr/bin/python3 "$HERE/../make_inputs.py" "input:float32:$BATCH,1,28,28" "$WORK/in.npz" --seed 1
+echo "== (a) ONNX Runtime latency: batch $BATCH, $THREADS threads, median of $RUNS"
+fashion_inputs "$WORK/in.npz"
 printf '%-12s %10s %10s %8s\n' model "fp32 ms" "int8 ms" speedup
 for name in fashion_cnn fashion_vit; do
-  model="$HERE/../../models/$name.onnx"
-  "$MC" quantize "$model" --calib "$FASHION/train-images-idx3-ubyte.gz" --preprocess "$PRE" --calib-samples 512 \
+  model="$ROOT/models/$name.onnx"
+  "$MC" quantize "$model" --calib "$FASHION/train-images-idx3-ubyte.gz" --preprocess "$FASHION_PRE" --calib-samples 512 \
     -o "$WORK/$name.int8.onnx" -q
-  fp32=$(node "$HERE/ort_time.js" "$model" "$WORK/in.npz" "$RUNS" "$THREADS")
-  int8=$(node "$HERE/ort_time.js" "$WORK/$name.int8.onnx" "$WORK/in.npz" "$RUNS" "$THREADS")
-  printf '%-12s %10s %10s %7sx\n' "$name" "$fp32" "$int8" "$(/usr/bin/python3 -c "print('%.2f' % ($fp32 / $int8))")"
+  fp32=$(ort_ms "$model" "$WORK/in.npz" "$RUNS")
+  int8=$(ort_ms "$WORK/$name.int8.onnx" "$WORK/in.npz" "$RUNS")
+  printf '%-12s %10s %10s %7sx\n' "$name" "$fp32" "$int8" "$(ratio "$fp32" "$int8")"
 done
 
 [[ ${SKIP_DET:-0} == 1 ]] && exit 0
 [[ -f $DET ]] || { echo "no $DET (tools/fetch_models.sh): part (b) skipped"; exit 0; }
 echo "== (b) mcompress quantize on $(basename "$DET"): 64 samples 1x3x640x640, batch 1"
 # uint8 pages (0 / 255), mapped to -1 / 1 by --preprocess: the data file is 79 MB, not 315 MB.
-/usr/bin/python3 "$HERE/../../tests/passes/make_text_pages.py" "$WORK/pages.npz" 64 3 640 --uint8
+/usr/bin/python3 "$ROOT/tests/passes/make_text_pages.py" "$WORK/pages.npz" 64 3 640 --uint8
 printf '%-11s %9s %12s\n' method seconds "peak RSS MB"
 for method in minmax percentile entropy mse auto; do
   /usr/bin/time -v "$MC" quantize "$DET" --calib "$WORK/pages.npz" --preprocess "scale=0.00784313725490196,mean=1" \
