@@ -598,9 +598,13 @@ PassResult quantize_static(ir::Model& model, const QuantizeOptions& options, con
       double db = reference.sqnr_db(built.model);
       candidates[kMethodNames[static_cast<size_t>(m)]] = db_json(db);
       if (progress) progress(fmt::format("calibration {}: model output SQNR {:.1f} dB, {} layer(s) float", kMethodNames[static_cast<size_t>(m)], db, candidate_layout.lossy.size()));
-      // Ties keep the earlier, simpler method; more layers left float (slower) must earn more.
-      bool first = best == -std::numeric_limits<double>::infinity();
-      if (first || db > best + (candidate_layout.lossy.size() > layout.lossy.size() ? kAutoMarginSlowerDb : kAutoMarginDb)) {
+      // Ties keep the earlier, simpler method; more layers left float (slower) must earn more. A
+      // method whose ranges leave every layer float quantizes nothing: its perfect score counts
+      // only when no method quantizes anything.
+      const bool nothing = candidate_layout.lossy.size() >= plan.compute.size();
+      const bool best_nothing = chosen && layout.lossy.size() >= plan.compute.size();
+      const double margin = candidate_layout.lossy.size() > layout.lossy.size() ? kAutoMarginSlowerDb : kAutoMarginDb;
+      if (!chosen || (best_nothing && !nothing) || (!nothing && db > best + margin)) {
         best = db;
         method = m;
         layout = std::move(candidate_layout);

@@ -184,8 +184,26 @@ TEST_F(StaticFashion, PerTensorWeightsAndInt8ActivationsRunInOrt) {
   int8_acts.activation_type = DType::i8;
   for (const auto& [name, o] : {std::pair{"tensor", per_tensor}, std::pair{"i8", int8_acts}}) {
     Quantized q = quantize_to(bundled("fashion_cnn"), dir / (std::string(name) + ".onnx"), o, train_);
+    // Quantized for real: every layer is int8 (an all-float model would pass the accuracy check).
+    EXPECT_FALSE(q.result.extra.contains("float_layers")) << name << " " << q.result.extra["float_layers"].dump();
+    EXPECT_EQ(op_counts(q.path)["QuantizeLinear"], 6) << name;
     EXPECT_GE(accuracy(ort_predictions(q.path, *test_, kImages, dir), labels), fp32 - kMaxDrop) << name;
   }
+}
+
+// --calib-method auto never takes a method whose ranges leave every layer float (its output
+// matches float exactly, SQNR inf): with int8 activations and 32 samples, entropy does that on the
+// CNN, and auto took it.
+TEST_F(StaticFashion, AutoNeverPicksAModelLeftAllFloat) {
+  fs::path dir = temp_dir("static_auto_all_float");
+  auto o = static_options(32);
+  o.activation_type = DType::i8;
+  Quantized q = quantize_to(bundled("fashion_cnn"), dir / "cnn.onnx", o, train_);
+  const auto& calib = q.result.extra["calibration"];
+  EXPECT_EQ(calib["output_sqnr_db"]["entropy"], "inf") << calib.dump();  // the trap is there
+  EXPECT_NE(calib["method"], "entropy") << calib.dump();
+  EXPECT_FALSE(q.result.extra.contains("float_layers")) << q.result.extra["float_layers"].dump();
+  EXPECT_EQ(op_counts(q.path)["QuantizeLinear"], 6);
 }
 
 TEST_F(StaticFashion, QOperatorFormatRunsInOrtAndAgrees) {
