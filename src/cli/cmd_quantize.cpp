@@ -21,7 +21,6 @@ struct QuantizeCliOptions {
   passes::QuantizeOptions quant;
   std::string calib;
   std::string preprocess;
-  std::string activation_type = "uint8";
   int64_t seed = 0;
 };
 
@@ -59,7 +58,6 @@ std::vector<ir::ValueInfo> fed_inputs(const ir::Graph& g) {
 void run_quantize(QuantizeCliOptions& options) {
   Stopwatch clock;
   passes::QuantizeOptions& q = options.quant;
-  q.activation_type = kActivationTypes.at(options.activation_type);
   const bool have_calib = !options.calib.empty();
   const passes::QuantMode mode = q.effective_mode(have_calib);
   q.validate();
@@ -143,8 +141,7 @@ void register_quantize(CLI::App& app) {
   add_choice(*cmd, "--calib-method", q.calib_method, kCalibMethods, "auto (default: the one whose output is closest to float on the calibration data) | minmax | percentile | entropy | mse");
   cmd->add_option("--calib-samples", q.calib_samples, "Use the first N calibration samples (default: all)");
   cmd->add_option("--percentile", q.percentile, "--calib-method percentile: the percentile kept (default 99.999)");
-  cmd->add_option("--activation-type", options->activation_type, "Static activations: uint8 (default) or int8")
-      ->check(CLI::IsMember({"uint8", "int8"}));
+  add_choice(*cmd, "--activation-type", q.activation_type, kActivationTypes, "Static activations: uint8 (default) or int8");
   cmd->add_option("--preprocess", options->preprocess, "Calibration preprocessing, e.g. scale=0.00392157,mean=0.2860,std=0.3530");
   cmd->add_option("--batch-size", q.calib_batch_size, "Calibration samples per forward pass")->check(CLI::PositiveNumber);
   cmd->add_option("--min-layer-sqnr", q.min_layer_sqnr_db,
