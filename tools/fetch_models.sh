@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the real ONNX models used by tests and benchmarks (see ../shared/reference/REAL_MODELS.md)
+# Fetch the real ONNX models used by tests and benchmarks (see docs/REAL_MODELS.md)
 # into a cache outside the repository, verifying each file's full SHA-256.
 #
 # usage: tools/fetch_models.sh

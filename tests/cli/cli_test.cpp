@@ -13,7 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path cnn() { return source_dir() / "models" / "fashion_cnn.onnx"; }
+fs::path cnn() { return models_dir() / "fashion_cnn.onnx"; }
 
 TEST(Cli, VersionAndHelp) {
   auto v = run_mcompress({"--version"});
@@ -130,7 +130,7 @@ TEST(Cli, ExternalDataBesideTheOutput) {
 
 TEST(Cli, ConvertIsDeterministic) {
   fs::path dir = temp_dir("determinism");
-  fs::path vit = source_dir() / "models" / "fashion_vit.onnx";
+  fs::path vit = models_dir() / "fashion_vit.onnx";
   for (const char* name : {"a.onnx", "b.onnx"}) {
     auto r = run_mcompress({"convert", vit.string(), "-o", (dir / name).string(), "--constants-to-initializers"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -14,7 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path cnn() { return source_dir() / "models" / "fashion_cnn.onnx"; }
+fs::path cnn() { return models_dir() / "fashion_cnn.onnx"; }
 
 int quantize_exit(std::vector<std::string> args, const fs::path& out) {
   std::vector<std::string> argv = {"quantize", cnn().string(), "-o", out.string()};
@@ -58,7 +58,7 @@ TEST(QuantizeCli, MissingOrMalformedModelIsBadInput) {
 // ONNX Runtime's dynamic CNN holds no float weights any more: said so, exit 3, nothing written.
 TEST(QuantizeCli, AlreadyQuantizedModelIsUnsupported) {
   fs::path dir = temp_dir("qcli_quantized");
-  fs::path in = reference_dir() / "ort-quantized" / "fashion_cnn_dynamic.onnx";
+  fs::path in = ort_quantized_dir() / "fashion_cnn_dynamic.onnx";
   std::string before = file_sha256(in);
   auto r = run_mcompress({"quantize", in.string(), "--mode", "dynamic", "-o", (dir / "o.onnx").string()});
   EXPECT_EQ(r.exit_code, 3);
@@ -73,7 +73,7 @@ TEST(QuantizeCli, AlreadyQuantizedModelIsUnsupported) {
 // Partly quantized (ORT's int4 ViT keeps its Gemms in float): only those are quantized, with a warning.
 TEST(QuantizeCli, PartlyQuantizedModelQuantizesWhatIsLeft) {
   fs::path dir = temp_dir("qcli_partly");
-  fs::path in = reference_dir() / "ort-quantized" / "fashion_vit_int4_matmulnbits.onnx";
+  fs::path in = ort_quantized_dir() / "fashion_vit_int4_matmulnbits.onnx";
   auto r = run_mcompress({"quantize", in.string(), "--bits", "4", "-o", (dir / "o.onnx").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("already holds quantized ops"), std::string::npos);
@@ -101,7 +101,7 @@ TEST(QuantizeCli, DefaultOutputNameAndNoOverwrite) {
 // and count their multiply-adds like the MatMuls they replace.
 TEST(QuantizeCli, Int4ModelIsInspectedThroughItsContribOps) {
   fs::path dir = temp_dir("qcli_int4_inspect");
-  fs::path vit = source_dir() / "models" / "fashion_vit.onnx";
+  fs::path vit = models_dir() / "fashion_vit.onnx";
   auto q = run_mcompress({"quantize", vit.string(), "--bits", "4", "-o", (dir / "q.onnx").string()});
   ASSERT_EQ(q.exit_code, 0) << q.err;
   auto base = run_mcompress({"inspect", vit.string(), "--json"});
@@ -115,7 +115,7 @@ TEST(QuantizeCli, Int4ModelIsInspectedThroughItsContribOps) {
   // Integer forms (ConvInteger, MatMulInteger in ONNX Runtime's dynamic models) count like the
   // float ops they stand for.
   for (const char* name : {"fashion_cnn_dynamic.onnx", "fashion_vit_dynamic.onnx"}) {
-    auto ort = run_mcompress({"inspect", (reference_dir() / "ort-quantized" / name).string(), "--json"});
+    auto ort = run_mcompress({"inspect", (ort_quantized_dir() / name).string(), "--json"});
     ASSERT_EQ(ort.exit_code, 0) << ort.err;
     EXPECT_EQ(macs(ort.out), std::string(name).find("cnn") != std::string::npos ? 16283392 : 43263232) << name;
   }

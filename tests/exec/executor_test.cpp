@@ -12,7 +12,7 @@
 namespace mcompress::test {
 namespace {
 
-ir::Model bundled(const std::string& name) { return onnxio::load_model(source_dir() / "models" / name); }
+ir::Model bundled(const std::string& name) { return onnxio::load_model(models_dir() / name); }
 
 Tensor fashion_batch(int64_t count) {
   ir::ValueInfo input;

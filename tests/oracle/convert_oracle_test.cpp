@@ -16,17 +16,16 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> reference_models() {
   std::vector<fs::path> models;
-  // A missing reference folder gives no cases (ReferenceModels.ArePresent names it), not a
-  // discovery-time abort.
+  // A missing folder gives no cases (ReferenceModels.ArePresent names it), not a discovery-time abort.
   std::error_code ec;
-  for (const char* dir : {"models", "ort-quantized"})
-    for (const auto& entry : fs::directory_iterator(reference_dir() / dir, ec))
+  for (const fs::path& dir : {models_dir(), ort_quantized_dir()})
+    for (const auto& entry : fs::directory_iterator(dir, ec))
       if (entry.path().extension() == ".onnx") models.push_back(entry.path());
   std::sort(models.begin(), models.end());
   return models;
 }
 
-TEST(ReferenceModels, ArePresent) { EXPECT_EQ(reference_models().size(), 10u) << reference_dir(); }
+TEST(ReferenceModels, ArePresent) { EXPECT_EQ(reference_models().size(), 10u) << models_dir() << " and " << ort_quantized_dir(); }
 
 class ConvertOracle : public ::testing::TestWithParam<fs::path> {};
 

@@ -34,13 +34,13 @@ std::string safe(std::string s) {
 
 std::vector<Case> fashion_cases() {
   std::vector<Case> cases;
-  // A missing reference folder gives no cases (ReferenceModels.ArePresent names it), not a
-  // discovery-time abort.
+  // A missing folder gives no cases (ReferenceModels.ArePresent names it), not a discovery-time abort.
   std::error_code ec;
-  for (const char* dir : {"models", "ort-quantized"})
-    for (const auto& e : fs::directory_iterator(reference_dir() / dir, ec))
+  for (const fs::path& dir : {models_dir(), ort_quantized_dir()})
+    for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.path().extension() == ".onnx")
-        cases.push_back({safe(std::string(dir) + "_" + e.path().stem().string()), e.path(), "input:float32:16,1,28,28"});
+        cases.push_back({safe(dir.filename().string() + "_" + e.path().stem().string()), e.path(),
+                         "input:float32:16,1,28,28"});
   std::sort(cases.begin(), cases.end(), [](const Case& a, const Case& b) { return a.name < b.name; });
   return cases;
 }
@@ -73,7 +73,7 @@ struct QuantizedCase {
 
 void PrintTo(const QuantizedCase& c, std::ostream* os) { *os << c.name; }
 
-// ../shared/reference/README.md's table, measured with batches of 100 (dynamic quantization takes
+// tests/data/ort-quantized/README.md's table, measured with batches of 100 (dynamic quantization takes
 // its ranges per batch, so the batch size matters). fashion_vit_static_qdq_pc: ORT reports 90.06% with its
 // graph optimizations, which fuse QDQ pairs into integer QLinear kernels; run as written
 // (--optimization disabled, the ONNX semantics mcompress executes) ORT gives 90.07%.
@@ -94,8 +94,8 @@ class EvalOnOrtQuantized : public ::testing::TestWithParam<QuantizedCase> {};
 
 TEST_P(EvalOnOrtQuantized, ReproducesOrtAccuracy) {
   const QuantizedCase& c = GetParam();
-  auto r = run_mcompress({"eval", (source_dir() / "models" / c.base).string(),
-                          (reference_dir() / "ort-quantized" / (c.name + ".onnx")).string(), "--data",
+  auto r = run_mcompress({"eval", (models_dir() / c.base).string(),
+                          (ort_quantized_dir() / (c.name + ".onnx")).string(), "--data",
                           (kFashionDir / "t10k-images-idx3-ubyte.gz").string(), "--labels",
                           (kFashionDir / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess",
                           kFashionPreprocess, "--batch-size", "100", "--json"});

@@ -1,7 +1,7 @@
 // mcompress prune on the bundled Fashion-MNIST models and the real PaddleOCR models: every pruned
 // model runs in ONNX Runtime (and mcompress's executor agrees with ORT on it); accuracy, sparsity,
 // N:M groups, params and MACs are checked against the floors and PyTorch's figures
-// (../shared/reference/baselines/RESULTS.md).
+// (tools/bench/pytorch/RESULTS.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,8 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-fs::path cnn() { return source_dir() / "models" / "fashion_cnn.onnx"; }
-fs::path vit() { return source_dir() / "models" / "fashion_vit.onnx"; }
+fs::path cnn() { return models_dir() / "fashion_cnn.onnx"; }
+fs::path vit() { return models_dir() / "fashion_vit.onnx"; }
 
 // Runs `mcompress prune MODEL -o OUT --json ARGS...`; fails the test unless it exits 0.
 Json prune(const fs::path& model, const fs::path& out, std::vector<std::string> args) {

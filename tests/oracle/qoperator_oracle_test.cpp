@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 // Static int8 qoperator model of a bundled model, calibrated on the first 512 training images.
 fs::path quantize_qoperator(const std::string& base, const fs::path& dir) {
   fs::path out = dir / (base + "_qop.onnx");
-  auto r = run_mcompress({"quantize", (source_dir() / "models" / (base + ".onnx")).string(), "--calib",
+  auto r = run_mcompress({"quantize", (models_dir() / (base + ".onnx")).string(), "--calib",
                           (kFashionDir / "train-images-idx3-ubyte.gz").string(), "--calib-samples", "512",
                           "--preprocess", kFashionPreprocess, "--format", "qoperator", "-o", out.string(), "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -61,7 +61,7 @@ TEST_P(QOperatorAgainstOrt, EvalReproducesOrtAccuracy) {
   fs::path model = quantize_qoperator(GetParam(), dir);
   ASSERT_TRUE(fs::exists(model));
   double ort = ort_accuracy(model, dir);
-  auto r = run_mcompress({"eval", (source_dir() / "models" / (GetParam() + ".onnx")).string(), model.string(),
+  auto r = run_mcompress({"eval", (models_dir() / (GetParam() + ".onnx")).string(), model.string(),
                           "--data", (kFashionDir / "t10k-images-idx3-ubyte.gz").string(), "--labels",
                           (kFashionDir / "t10k-labels-idx1-ubyte.gz").string(), "--preprocess", kFashionPreprocess,
                           "--batch-size", "100", "--json"});

@@ -28,7 +28,7 @@ constexpr double kVitInt4MatMulSqnrFloor = 31.0;
 constexpr double kVitInt4SymSqnrFloor = 27.5;
 constexpr double kVitInt4SymMatMulSqnrFloor = 28.5;
 
-fs::path model(const std::string& name) { return source_dir() / "models" / ("fashion_" + name + ".onnx"); }
+fs::path model(const std::string& name) { return models_dir() / ("fashion_" + name + ".onnx"); }
 
 // The first n Fashion-MNIST test images, preprocessed, as inputs.npz {input: [n, 1, 28, 28]}.
 fs::path fashion_inputs(int64_t n) {

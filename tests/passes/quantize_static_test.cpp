@@ -32,7 +32,7 @@ constexpr double kVitMinAgreement = 0.994;   // ORT's own static quantizer: 99.4
 constexpr double kPaddleMinCosine = 0.99;
 constexpr int64_t kOrtChunk = 1000;  // images per ORT run (bounded activations)
 
-fs::path bundled(const std::string& name) { return source_dir() / "models" / (name + ".onnx"); }
+fs::path bundled(const std::string& name) { return models_dir() / (name + ".onnx"); }
 
 std::vector<ir::ValueInfo> model_inputs(const ir::Model& m) {
   exec::Executor ex(m, {1});

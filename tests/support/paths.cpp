@@ -15,10 +15,8 @@ namespace fs = std::filesystem;
 fs::path source_dir() { return MCOMPRESS_SOURCE_DIR; }
 fs::path mcompress_binary() { return MCOMPRESS_BINARY; }
 
-fs::path reference_dir() {
-  if (const char* env = std::getenv("MCOMPRESS_REFERENCE_DIR")) return env;
-  return source_dir().parent_path() / "shared" / "reference";
-}
+fs::path models_dir() { return source_dir() / "models"; }
+fs::path ort_quantized_dir() { return source_dir() / "tests" / "data" / "ort-quantized"; }
 
 fs::path model_cache() {
   if (const char* env = std::getenv("MCOMPRESS_MODEL_CACHE")) return env;

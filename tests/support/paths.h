@@ -6,7 +6,8 @@ namespace mcompress::test {
 
 std::filesystem::path source_dir();
 std::filesystem::path mcompress_binary();
-std::filesystem::path reference_dir();  // ../shared/reference beside the checkout
+std::filesystem::path models_dir();         // the bundled Fashion-MNIST models (models/)
+std::filesystem::path ort_quantized_dir();  // ONNX Runtime's quantized versions (tests/data/ort-quantized/)
 std::filesystem::path model_cache();    // real models (tools/fetch_models.sh)
 // A cached real model by name: model_cache() / "NAME.onnx".
 std::filesystem::path real_model(const std::string& name);

@@ -386,7 +386,7 @@ TEST(Import, InfersMissingAttributeType) {
 }
 
 TEST(Inspect, BundledCnnFiguresMatchTheArchitecture) {
-  ir::Model model = load_model(test::source_dir() / "models" / "fashion_cnn.onnx");
+  ir::Model model = load_model(test::models_dir() / "fashion_cnn.onnx");
   std::vector<std::string> warnings;
   auto j = report::inspect_model(model, {}, warnings);
   // conv 1->32 3x3 (+bias), conv 32->64 3x3, fc 12544->128, fc 128->10.
@@ -410,7 +410,7 @@ namespace {
 TEST(Inspect, VitMacsNeedFoldedShapeArithmetic) {
   // The exporter builds the attention reshapes from Shape → Slice → Mod → Concat chains that the
   // ONNX library's data propagation does not follow; folding them gives every MatMul a shape.
-  ir::Model model = load_model(test::source_dir() / "models" / "fashion_vit.onnx");
+  ir::Model model = load_model(test::models_dir() / "fashion_vit.onnx");
   std::vector<std::string> warnings;
   auto j = report::inspect_model(model, {}, warnings);
   // Per sample, 50 tokens of width 128: patch conv 49*128*16; per block qkv 50*128*384,
@@ -421,7 +421,7 @@ TEST(Inspect, VitMacsNeedFoldedShapeArithmetic) {
 }
 
 TEST(Inspect, BatchAndInputShapesScaleMacs) {
-  ir::Model model = load_model(test::source_dir() / "models" / "fashion_cnn.onnx");
+  ir::Model model = load_model(test::models_dir() / "fashion_cnn.onnx");
   std::vector<std::string> warnings;
   ShapeOptions batch;
   batch.batch = 8;

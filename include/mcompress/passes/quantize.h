@@ -1,6 +1,6 @@
 #pragma once
 // mcompress quantize: the options the CLI binds, and the two entry points (weights only, and
-// static with calibration data). What each mode emits: ../shared/design/ARCHITECTURE.md.
+// static with calibration data). What each mode emits: docs/ARCHITECTURE.md.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// What a command did, as the JSON report of ../shared/design/CLI.md (common keys) plus the
+// What a command did, as the JSON report of docs/CLI.md (common keys) plus the
 // command's own keys.
 #include <cstdint>
 #include <filesystem>

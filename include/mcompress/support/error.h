@@ -1,6 +1,6 @@
 #pragma once
 // Errors that reach the user. Every throw names the file / node / tensor it is about; the CLI
-// maps the category to the exit code in ../shared/design/CLI.md.
+// maps the category to the exit code in docs/CLI.md.
 #include <stdexcept>
 #include <string>
 
