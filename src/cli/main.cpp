@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   // they reuse pages, where fresh mmaps would page-fault them in each time (25% of a ViT batch).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  CLI::App app{"mcompress: compress ONNX models (quantize, prune, distill, binarize)", "mcompress"};
+  CLI::App app{"mcompress: compress ONNX models (quantize, prune)", "mcompress"};
   app.set_version_flag("--version", MCOMPRESS_VERSION);
   app.require_subcommand(1);
   int verbose = 0;
