@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "mcompress/support/error.h"
+#include "mcompress/support/file_io.h"
 #include "mcompress/support/log.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   // they reuse pages, where fresh mmaps would page-fault them in each time (25% of a ViT batch).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // Ctrl-C, or a scheduler's SIGTERM while a model is being written, leaves no temporary behind.
+  mcompress::remove_temporaries_on_signal();
   CLI::App app{"mcompress: compress ONNX models (quantize, prune)", "mcompress"};
   app.set_version_flag("--version", MCOMPRESS_VERSION);
   app.require_subcommand(1);

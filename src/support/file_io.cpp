@@ -1,10 +1,14 @@
 #include "mcompress/support/file_io.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -15,6 +19,55 @@ namespace mcompress {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+constexpr size_t kMaxTempPath = 4096;
+
+// The live temporaries, readable from a signal handler: a slot's path is written only while the
+// slot is claimed, and the handler reads only slots marked live.
+enum SlotState : int { kFree = 0, kClaimed = 1, kLive = 2 };
+struct TempSlot {
+  std::atomic<int> state{kFree};
+  std::array<char, kMaxTempPath> path{};
+};
+std::array<TempSlot, 256> g_temporaries;
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler reads slot states");
+
+// Returns the slot index, or -1 when the path is not listed (table full or path too long).
+int list_temporary(const std::string& path) {
+  if (path.size() >= kMaxTempPath) return -1;
+  for (size_t i = 0; i < g_temporaries.size(); ++i) {
+    int expected = kFree;
+    if (!g_temporaries[i].state.compare_exchange_strong(expected, kClaimed)) continue;
+    std::memcpy(g_temporaries[i].path.data(), path.c_str(), path.size() + 1);
+    g_temporaries[i].state.store(kLive);
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void unlist_temporary(int slot) {
+  if (slot >= 0) g_temporaries[static_cast<size_t>(slot)].state.store(kFree);
+}
+
+extern "C" void remove_temporaries_and_reraise(int sig) {
+  for (TempSlot& slot : g_temporaries)
+    if (slot.state.load() == kLive) ::unlink(slot.path.data());
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+}  // namespace
+
+void remove_temporaries_on_signal() {
+  struct sigaction action {};
+  action.sa_handler = remove_temporaries_and_reraise;
+  sigemptyset(&action.sa_mask);
+  for (int sig : kCleanupSignals) sigaddset(&action.sa_mask, sig);
+  for (int sig : kCleanupSignals) ::sigaction(sig, &action, nullptr);
+}
+
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   fs::path dir = target_.parent_path();
   if (dir.empty()) dir = ".";
@@ -24,7 +77,14 @@ AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   std::string pattern = (dir / name).string();
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
+  // Listed before a signal can see it created and unlisted: the handler's signals wait meanwhile.
+  sigset_t block, previous;
+  sigemptyset(&block);
+  for (int sig : kCleanupSignals) sigaddset(&block, sig);
+  ::pthread_sigmask(SIG_BLOCK, &block, &previous);
   fd_ = ::mkstemp(buf.data());
+  if (fd_ >= 0) slot_ = list_temporary(buf.data());
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (fd_ < 0) throw_bad_input("{}: cannot create output file: {}", target_.string(), std::strerror(errno));
   temp_ = buf.data();
   // mkstemp creates 0600; give the output the mode an ordinary create would (0666 & ~umask).
@@ -39,6 +99,7 @@ AtomicFile::~AtomicFile() {
     std::error_code ec;
     fs::remove(temp_, ec);
   }
+  unlist_temporary(slot_);
 }
 
 void AtomicFile::write(const void* data, size_t size) {
@@ -63,6 +124,9 @@ void AtomicFile::commit() {
   fs::rename(temp_, target_, ec);
   if (ec) throw_bad_input("{}: cannot move output into place: {}", target_.string(), ec.message());
   committed_ = true;
+  // A signal from here on finds the temporary gone (unlink fails harmlessly), the output whole.
+  unlist_temporary(slot_);
+  slot_ = -1;
 }
 
 void check_output_path(const fs::path& output, const fs::path& input, bool force) {

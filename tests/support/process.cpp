@@ -30,7 +30,7 @@ std::string slurp(FILE* f) {
 
 }  // namespace
 
-RunResult run(const std::vector<std::string>& argv) {
+Spawned spawn(const std::vector<std::string>& argv) {
   // Temp files rather than pipes: no deadlock on large outputs.
   FILE* out = std::tmpfile();
   FILE* err = std::tmpfile();
@@ -46,13 +46,24 @@ RunResult run(const std::vector<std::string>& argv) {
   int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  return {pid, out, err};
+}
+
+RunResult wait_for(Spawned& process) {
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(process.pid, &status, 0);
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
+  r.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r.out = slurp(process.out);
+  r.err = slurp(process.err);
+  process = {};
   return r;
+}
+
+RunResult run(const std::vector<std::string>& argv) {
+  Spawned process = spawn(argv);
+  return wait_for(process);
 }
 
 RunResult run_mcompress(const std::vector<std::string>& args) {
