@@ -36,6 +36,15 @@ TEST(HalfOnExecutor, ThirdPartyFloat16GraphMatchesOrt) {
     EXPECT_GE(f.cosine(), 0.9999);
     EXPECT_LE(f.max_abs(), 0.01);
   }
+  // float32 data into the float16 input: eval rounds it to float16 as it batches.
+  fs::path float_dir = dir / "float_data";
+  fs::create_directories(float_dir);
+  auto e = run_mcompress({"eval", model.string(), model.string(), "--data",
+                          make_inputs("x:float32:8,3,16,16", float_dir).string(), "--json"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["samples"], 8);
+  EXPECT_EQ(j["outputs"][0]["cosine"].get<double>(), 1.0);
 }
 
 class HalfFashion : public ::testing::TestWithParam<std::string> {};
