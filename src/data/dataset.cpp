@@ -192,6 +192,12 @@ std::vector<Tensor> Dataset::batch(int64_t begin, int64_t count) const {
       switch (want) {
         case DType::f32: t.data<float>()[k] = static_cast<float>(v); break;
         case DType::f64: t.data<double>()[k] = v; break;
+        case DType::f16:  // float16 models' inputs: rounded to nearest even
+          t.data<uint16_t>()[k] = Eigen::numext::bit_cast<uint16_t>(Eigen::half(static_cast<float>(v)));
+          break;
+        case DType::bf16:
+          t.data<uint16_t>()[k] = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(static_cast<float>(v)));
+          break;
         case DType::i64: t.data<int64_t>()[k] = static_cast<int64_t>(v); break;
         case DType::i32: t.data<int32_t>()[k] = static_cast<int32_t>(v); break;
         case DType::u8: t.data<uint8_t>()[k] = static_cast<uint8_t>(v); break;

@@ -269,9 +269,9 @@ void scan(OpContext& ctx) {
 }
 
 constexpr OpDef kOps[] = {
-    {"", "If", if_op},
-    {"", "Loop", loop},
-    {"", "Scan", scan},
+    {"", "If", if_op, true},
+    {"", "Loop", loop, true},
+    {"", "Scan", scan, true},
 };
 
 }  // namespace

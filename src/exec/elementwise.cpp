@@ -361,6 +361,16 @@ void cast(OpContext& ctx) {
     ctx.out(0) = x;
     return;
   }
+  // float32 <-> float16 / bfloat16, the Casts at a float16 model's edges: exact widening, one
+  // round-to-nearest-even narrowing.
+  if (x.dtype() == DType::f32 && is_half(to)) {
+    ctx.out(0) = float_to_half(x, to, ctx.pool());
+    return;
+  }
+  if (is_half(x.dtype()) && to == DType::f32) {
+    ctx.out(0) = half_to_float(x, ctx.pool());
+    return;
+  }
   Tensor out(to, x.shape());
   int64_t n = x.numel();
   auto read = [&](int64_t i) -> double {
@@ -498,104 +508,57 @@ void min_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return nan_min(
 void sum_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a + b; }, false); }
 void mean_op(OpContext& ctx) { variadic(ctx, [](auto a, auto b) { return a + b; }, true); }
 
-// ---- half precision --------------------------------------------------------------------------
-
-bool is_half(DType d) { return d == DType::f16 || d == DType::bf16; }
-
-Tensor half_to_float(const Tensor& t) {
-  Tensor out(DType::f32, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out.data<float>()[i] = static_cast<float>(element_as_double(t, i));
-  return out;
-}
-
-Tensor float_to_half(const Tensor& t, DType half) {
-  Tensor out(half, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    float v = t.data<float>()[i];
-    out.data<uint16_t>()[i] = half == DType::f16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
-                                                 : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
-  }
-  return out;
-}
-
-// float16 / bfloat16 inputs are computed in float32 and rounded back once, as CPU runtimes do.
-template <ForwardFn Kernel>
-void half_as_float(OpContext& ctx) {
-  DType half = DType::undefined;
-  for (size_t i = 0; i < ctx.num_inputs(); ++i)
-    if (ctx.input(i) && is_half(ctx.input(i)->dtype())) half = ctx.input(i)->dtype();
-  if (half == DType::undefined) {
-    Kernel(ctx);
-    return;
-  }
-  std::vector<Tensor> converted(ctx.num_inputs());
-  std::vector<const Tensor*> inputs(ctx.num_inputs());
-  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
-    const Tensor* t = ctx.input(i);
-    if (t && is_half(t->dtype())) {
-      converted[i] = half_to_float(*t);
-      t = &converted[i];
-    }
-    inputs[i] = t;
-  }
-  std::vector<Tensor> outputs(ctx.num_outputs());
-  OpContext inner(ctx.node(), ctx.opset(), std::move(inputs), outputs, ctx.pool(), ctx.subgraphs());
-  Kernel(inner);
-  for (size_t i = 0; i < outputs.size(); ++i)
-    ctx.out(i) = outputs[i].dtype() == DType::f32 ? float_to_half(outputs[i], half) : std::move(outputs[i]);
-}
-
 constexpr OpDef kOps[] = {
-    {"", "Add", half_as_float<add>},
-    {"", "Sub", half_as_float<sub>},
-    {"", "Mul", half_as_float<mul>},
-    {"", "Div", half_as_float<div>},
-    {"", "Pow", half_as_float<pow_op>},
-    {"", "Mod", half_as_float<mod_op>},
-    {"", "Equal", half_as_float<equal>},
-    {"", "Less", half_as_float<less>},
-    {"", "LessOrEqual", half_as_float<less_or_equal>},
-    {"", "Greater", half_as_float<greater>},
-    {"", "GreaterOrEqual", half_as_float<greater_or_equal>},
+    {"", "Add", add},
+    {"", "Sub", sub},
+    {"", "Mul", mul},
+    {"", "Div", div},
+    {"", "Pow", pow_op},
+    {"", "Mod", mod_op},
+    {"", "Equal", equal},
+    {"", "Less", less},
+    {"", "LessOrEqual", less_or_equal},
+    {"", "Greater", greater},
+    {"", "GreaterOrEqual", greater_or_equal},
     {"", "And", and_op},
     {"", "Or", or_op},
     {"", "Xor", xor_op},
     {"", "Not", not_op},
     {"", "IsNaN", is_nan},
-    {"", "Relu", half_as_float<relu>},
-    {"", "Abs", half_as_float<abs_op>},
-    {"", "Neg", half_as_float<neg>},
-    {"", "Sign", half_as_float<sign>},
-    {"", "Identity", identity},
-    {"", "Exp", half_as_float<exp_op>},
-    {"", "Log", half_as_float<log_op>},
-    {"", "Sqrt", half_as_float<sqrt_op>},
-    {"", "Reciprocal", half_as_float<reciprocal>},
-    {"", "Floor", half_as_float<floor_op>},
-    {"", "Ceil", half_as_float<ceil_op>},
-    {"", "Round", half_as_float<round_op>},
-    {"", "Sin", half_as_float<sin_op>},
-    {"", "Cos", half_as_float<cos_op>},
-    {"", "Tan", half_as_float<tan_op>},
-    {"", "Tanh", half_as_float<tanh_op>},
-    {"", "Erf", half_as_float<erf_op>},
-    {"", "Sigmoid", half_as_float<sigmoid>},
-    {"", "Softplus", half_as_float<softplus>},
-    {"", "Softsign", half_as_float<softsign>},
-    {"", "LeakyRelu", half_as_float<leaky_relu>},
-    {"", "Elu", half_as_float<elu>},
-    {"", "Selu", half_as_float<selu>},
-    {"", "HardSigmoid", half_as_float<hard_sigmoid>},
-    {"", "HardSwish", half_as_float<hard_swish>},
-    {"", "Gelu", half_as_float<gelu>},
-    {"", "PRelu", half_as_float<prelu>},
-    {"", "Cast", cast},
-    {"", "Where", where},
-    {"", "Clip", half_as_float<clip>},
-    {"", "Max", half_as_float<max_op>},
-    {"", "Min", half_as_float<min_op>},
-    {"", "Sum", half_as_float<sum_op>},
-    {"", "Mean", half_as_float<mean_op>},
+    {"", "Relu", relu},
+    {"", "Abs", abs_op},
+    {"", "Neg", neg},
+    {"", "Sign", sign},
+    {"", "Identity", identity, true},
+    {"", "Exp", exp_op},
+    {"", "Log", log_op},
+    {"", "Sqrt", sqrt_op},
+    {"", "Reciprocal", reciprocal},
+    {"", "Floor", floor_op},
+    {"", "Ceil", ceil_op},
+    {"", "Round", round_op},
+    {"", "Sin", sin_op},
+    {"", "Cos", cos_op},
+    {"", "Tan", tan_op},
+    {"", "Tanh", tanh_op},
+    {"", "Erf", erf_op},
+    {"", "Sigmoid", sigmoid},
+    {"", "Softplus", softplus},
+    {"", "Softsign", softsign},
+    {"", "LeakyRelu", leaky_relu},
+    {"", "Elu", elu},
+    {"", "Selu", selu},
+    {"", "HardSigmoid", hard_sigmoid},
+    {"", "HardSwish", hard_swish},
+    {"", "Gelu", gelu},
+    {"", "PRelu", prelu},
+    {"", "Cast", cast, true},
+    {"", "Where", where, true},
+    {"", "Clip", clip},
+    {"", "Max", max_op},
+    {"", "Min", min_op},
+    {"", "Sum", sum_op},
+    {"", "Mean", mean_op},
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels.h"
 #include "mcompress/exec/op.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/support/error.h"
@@ -92,6 +93,25 @@ std::optional<Tensor> constant_value(const ir::Node& n) {
     if (a.name == "value_strings") return Tensor::from_strings({static_cast<int64_t>(a.strings.size())}, a.strings);
   }
   return std::nullopt;
+}
+
+// The float16 / bfloat16 inputs of an op without a half kernel, widened to float32 into `widened`
+// (the kernel's own: it may take them over). Returns the half type its float32 outputs go back
+// to; undefined when no input was half.
+DType widen_half_inputs(std::vector<const Tensor*>& inputs, std::vector<Tensor*>& dying, std::vector<Tensor>& widened,
+                        ThreadPool& pool) {
+  auto half_input = [](const Tensor* t) { return t && is_half(t->dtype()); };
+  auto first = std::find_if(inputs.begin(), inputs.end(), half_input);
+  if (first == inputs.end()) return DType::undefined;
+  DType half = (*first)->dtype();
+  widened.resize(inputs.size());  // no reallocation after: `dying` points into it
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!half_input(inputs[i])) continue;
+    widened[i] = half_to_float(*inputs[i], pool);
+    inputs[i] = &widened[i];
+    dying[i] = &widened[i];
+  }
+  return half;
 }
 
 }  // namespace
@@ -260,12 +280,17 @@ struct Executor::Impl {
         auto owned = scope.owned.find(name);
         if (left != remaining.end() && left->second == 1 && owned != scope.owned.end()) dying[i] = &owned->second;
       }
+      std::vector<Tensor> widened;
+      DType half = step.op->half_native ? DType::undefined : widen_half_inputs(inputs, dying, widened, pool);
       std::vector<Tensor> outputs(n.outputs.size());
       OpContext ctx(n, step.opset, std::move(inputs), outputs, pool, runner, std::move(dying));
       bool fused = fuse && step.fused;
       ctx.set_fused_relu(fused && !step.fused_bias);
       ctx.set_fused_bias(fused ? step.fused_bias : nullptr);
       step.op->forward(ctx);
+      if (half != DType::undefined)
+        for (Tensor& o : outputs)
+          if (o.dtype() == DType::f32) o = float_to_half(o, half, pool);
       for (size_t i = 0; i < n.outputs.size(); ++i) {
         if (n.outputs[i].empty()) continue;
         if (outputs[i].empty() && n.op_type != "Optional")

@@ -40,6 +40,13 @@ std::vector<int64_t> to_int64s(const OpContext& ctx, const Tensor& t);
 // Float contents of any float/int tensor, converted.
 std::vector<float> to_floats(const Tensor& t);
 
+// float16 / bfloat16.
+inline bool is_half(DType d) { return d == DType::f16 || d == DType::bf16; }
+// A float16 / bfloat16 tensor as float32 (exact).
+Tensor half_to_float(const Tensor& t, ThreadPool& pool);
+// A float32 tensor as `half` (float16 or bfloat16), each value rounded to nearest even.
+Tensor float_to_half(const Tensor& t, DType half, ThreadPool& pool);
+
 // Visits every output index of a broadcast op: f(out_index, offset_a, offset_b, ...) with the
 // offsets of each input. Loops innermost dimension as a contiguous run.
 template <size_t N, typename F>

@@ -144,4 +144,30 @@ std::vector<float> to_floats(const Tensor& t) {
   return out;
 }
 
+Tensor half_to_float(const Tensor& t, ThreadPool& pool) {
+  Tensor out(DType::f32, t.shape());
+  const uint16_t* src = t.data<uint16_t>();
+  float* dst = out.data<float>();
+  bool f16 = t.dtype() == DType::f16;
+  pool.parallel_for(t.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      dst[i] = f16 ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(src[i]))
+                   : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(src[i]));
+  });
+  return out;
+}
+
+Tensor float_to_half(const Tensor& t, DType half, ThreadPool& pool) {
+  Tensor out(half, t.shape());
+  const float* src = t.data<float>();
+  uint16_t* dst = out.data<uint16_t>();
+  bool f16 = half == DType::f16;
+  pool.parallel_for(t.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      dst[i] = f16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(src[i]))
+                   : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(src[i]));
+  });
+  return out;
+}
+
 }  // namespace mcompress::exec

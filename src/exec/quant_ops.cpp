@@ -132,15 +132,8 @@ FloatValues float_values(const OpContext& ctx, const Tensor& t) {
 
 Tensor convert_float(const OpContext& ctx, Tensor t, DType dtype) {
   if (dtype == DType::f32) return t;
-  if (dtype != DType::f16 && dtype != DType::bf16)
-    ctx.unsupported("output type " + std::string(dtype_name(dtype)) + " is not supported");
-  Tensor out(dtype, t.shape());
-  auto* p = reinterpret_cast<uint16_t*>(out.storage().data());
-  const float* v = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i)
-    p[i] = dtype == DType::f16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v[i]))
-                               : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v[i]));
-  return out;
+  if (!is_half(dtype)) ctx.unsupported("output type " + std::string(dtype_name(dtype)) + " is not supported");
+  return float_to_half(t, dtype, ctx.pool());
 }
 
 // ---- QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear ---------------------------

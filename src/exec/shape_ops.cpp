@@ -1023,6 +1023,69 @@ Taps resize_taps(const ResizeConfig& c, size_t dim, int64_t len_in, int64_t len_
   return taps;
 }
 
+// Bilinear resize of the last two dims of a 2-D or [N,C,H,W] float32 tensor, in ONNX Runtime's
+// float arithmetic to the bit: per output coordinate, the source clamped to the input, its two
+// neighbours and distances d1, d2 (0.5 each where the neighbours coincide), then
+// dx2*dy2*X11 + dx1*dy2*X21 + dx2*dy1*X12 + dx1*dy1*X22 summed left to right, no fused
+// multiply-add (CMakeLists.txt builds this file with -ffp-contract=off). A model that quantizes
+// after its upsampling (dynamic int8 U-Nets) turns any last-bit difference into a quantization
+// step that later layers compound.
+struct BilinearAxis {
+  std::vector<int64_t> lo, hi;
+  std::vector<float> d_lo, d_hi;  // distance to lo (weights hi) and to hi (weights lo)
+};
+
+BilinearAxis bilinear_axis(const ResizeConfig& c, size_t dim, int64_t len_in, int64_t len_out) {
+  BilinearAxis a;
+  for (int64_t o = 0; o < len_out; ++o) {
+    float x = original_coordinate(c, dim, static_cast<float>(o), len_in, len_out);
+    x = std::max(0.0f, std::min(x, static_cast<float>(len_in - 1)));  // NaN → 0, as ORT's order gives
+    int64_t lo = std::min(static_cast<int64_t>(x), len_in - 1);
+    int64_t hi = std::min(lo + 1, len_in - 1);
+    float d_lo = std::fabs(x - static_cast<float>(lo)), d_hi = std::fabs(x - static_cast<float>(hi));
+    if (lo == hi) d_lo = d_hi = 0.5f;
+    a.lo.push_back(lo);
+    a.hi.push_back(hi);
+    a.d_lo.push_back(d_lo);
+    a.d_hi.push_back(d_hi);
+  }
+  return a;
+}
+
+bool ort_bilinear_applies(const ResizeConfig& c, const Tensor& x) {
+  size_t rank = x.shape().size();
+  bool planes = rank == 2 || (rank == 4 && c.scales[0] == 1.f && c.scales[1] == 1.f);
+  return planes && x.dtype() == DType::f32 && c.mode == ResizeMode::linear && !c.antialias &&
+         c.coordinates != "tf_crop_and_resize";
+}
+
+void resize_bilinear_ort(const OpContext& ctx, const ResizeConfig& c, const Tensor& x, Tensor& out) {
+  size_t rank = x.shape().size();
+  int64_t h_in = x.shape()[rank - 2], w_in = x.shape()[rank - 1];
+  int64_t h_out = c.out_shape[rank - 2], w_out = c.out_shape[rank - 1];
+  BilinearAxis ay = bilinear_axis(c, rank - 2, h_in, h_out);
+  BilinearAxis ax = bilinear_axis(c, rank - 1, w_in, w_out);
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  ctx.pool().parallel_for(out.numel() / (h_out * w_out), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const float* src = px + plane * h_in * w_in;
+      float* dst = po + plane * h_out * w_out;
+      for (int64_t y = 0; y < h_out; ++y) {
+        const float* r1 = src + ay.lo[static_cast<size_t>(y)] * w_in;
+        const float* r2 = src + ay.hi[static_cast<size_t>(y)] * w_in;
+        float dy1 = ay.d_lo[static_cast<size_t>(y)], dy2 = ay.d_hi[static_cast<size_t>(y)];
+        for (int64_t o = 0; o < w_out; ++o) {
+          auto k = static_cast<size_t>(o);
+          float dx1 = ax.d_lo[k], dx2 = ax.d_hi[k];
+          int64_t x1 = ax.lo[k], x2 = ax.hi[k];
+          dst[y * w_out + o] = dx2 * dy2 * r1[x1] + dx1 * dy2 * r1[x2] + dx2 * dy1 * r2[x1] + dx1 * dy1 * r2[x2];
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void resize_interpolate(const OpContext& ctx, const ResizeConfig& c, const Tensor& x, const std::vector<Taps>& taps,
                         Tensor& out) {
@@ -1120,6 +1183,11 @@ void resize_with(OpContext& ctx, ResizeConfig& c) {
 
   Tensor out(x.dtype(), c.out_shape);
   if (out.numel() == 0) {
+    ctx.out(0) = std::move(out);
+    return;
+  }
+  if (ort_bilinear_applies(c, x)) {
+    resize_bilinear_ort(ctx, c, x, out);
     ctx.out(0) = std::move(out);
     return;
   }
@@ -1538,35 +1606,35 @@ void eye_like(OpContext& ctx) {
 }
 
 constexpr OpDef kOps[] = {
-    {"", "Reshape", reshape},
-    {"", "Flatten", flatten},
-    {"", "Squeeze", squeeze},
-    {"", "Unsqueeze", unsqueeze},
-    {"", "Transpose", transpose},
-    {"", "Concat", concat},
-    {"", "Split", split},
-    {"", "Slice", slice},
-    {"", "Gather", gather},
-    {"", "GatherElements", gather_elements},
-    {"", "Shape", shape_op},
-    {"", "Size", size_op},
-    {"", "Expand", expand},
-    {"", "Tile", tile},
-    {"", "Pad", pad},
-    {"", "ConstantOfShape", constant_of_shape},
-    {"", "Constant", constant},
+    {"", "Reshape", reshape, true},
+    {"", "Flatten", flatten, true},
+    {"", "Squeeze", squeeze, true},
+    {"", "Unsqueeze", unsqueeze, true},
+    {"", "Transpose", transpose, true},
+    {"", "Concat", concat, true},
+    {"", "Split", split, true},
+    {"", "Slice", slice, true},
+    {"", "Gather", gather, true},
+    {"", "GatherElements", gather_elements, true},
+    {"", "Shape", shape_op, true},
+    {"", "Size", size_op, true},
+    {"", "Expand", expand, true},
+    {"", "Tile", tile, true},
+    {"", "Pad", pad, true},
+    {"", "ConstantOfShape", constant_of_shape, true},
+    {"", "Constant", constant, true},
     {"", "Range", range},
-    {"", "Dropout", dropout},
+    {"", "Dropout", dropout, true},
     {"", "Resize", resize},
     {"", "Upsample", upsample},
-    {"", "Trilu", trilu},
+    {"", "Trilu", trilu, true},
     {"", "CumSum", cumsum},
     {"", "NonZero", nonzero},
     {"", "ScatterND", scatter_nd},
     {"", "ScatterElements", scatter_elements},
     {"", "Scatter", scatter_elements},
-    {"", "OneHot", one_hot},
-    {"", "EyeLike", eye_like},
+    {"", "OneHot", one_hot, true},
+    {"", "EyeLike", eye_like, true},
 };
 
 }  // namespace

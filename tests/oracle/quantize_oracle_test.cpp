@@ -34,14 +34,7 @@ fs::path model(const std::string& name) { return models_dir() / ("fashion_" + na
 fs::path fashion_inputs(int64_t n) {
   static std::map<int64_t, fs::path> cache;
   if (auto it = cache.find(n); it != cache.end()) return it->second;
-  fs::path dir = temp_dir("fashion_" + std::to_string(n));
-  ir::Model cnn = onnxio::load_model(model("cnn"));
-  auto ds = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", cnn.graph.inputs,
-                               data::Preprocess::parse(kFashionPreprocess));
-  Tensor batch = std::move(ds.batch(0, n)[0]);
-  fs::path out = dir / "inputs.npz";
-  data::write_npz(out, {{"input", &batch}});
-  return cache[n] = out;
+  return cache[n] = test::fashion_inputs(n, temp_dir("fashion_" + std::to_string(n)));
 }
 
 struct Quantized {

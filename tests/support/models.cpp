@@ -1,9 +1,30 @@
 #include "support/models.h"
 
+#include "mcompress/data/arrays.h"
+#include "mcompress/data/dataset.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/report/fidelity.h"
+#include "support/paths.h"
 
 namespace mcompress::test {
+
+std::filesystem::path fashion_inputs(int64_t n, const std::filesystem::path& dir) {
+  ir::Model cnn = onnxio::load_model(source_dir() / "models" / "fashion_cnn.onnx");
+  auto ds = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", cnn.graph.inputs,
+                               data::Preprocess::parse(kFashionPreprocess));
+  Tensor batch = std::move(ds.batch(0, n)[0]);
+  std::filesystem::path out = dir / ("fashion_" + std::to_string(n) + ".npz");
+  data::write_npz(out, {{"input", &batch}});
+  return out;
+}
+
+std::filesystem::path fashion_labels(int64_t n, const std::filesystem::path& dir) {
+  Tensor all = data::read_idx(kFashionDir / "t10k-labels-idx1-ubyte.gz");
+  Tensor first = Tensor::from_bytes(all.dtype(), {n}, all.storage().substr(0, static_cast<size_t>(n)));
+  std::filesystem::path out = dir / ("fashion_labels_" + std::to_string(n) + ".npy");
+  data::write_npy(out, first);
+  return out;
+}
 
 std::map<std::string, int> op_counts(const ir::Model& model) {
   std::map<std::string, int> c;

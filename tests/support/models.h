@@ -15,6 +15,12 @@ inline const std::filesystem::path kFashionDir = "/usr/share/datasets/fashion-mn
 // The bundled models' preprocessing (what they were trained on).
 inline const std::string kFashionPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
 
+// The first n Fashion-MNIST test images, preprocessed as the bundled models expect, written to
+// dir/fashion_N.npz as input "input" [n,1,28,28] (float32).
+std::filesystem::path fashion_inputs(int64_t n, const std::filesystem::path& dir);
+// Their n labels (uint8), written to dir/fashion_labels_N.npy.
+std::filesystem::path fashion_labels(int64_t n, const std::filesystem::path& dir);
+
 // Nodes of the main graph by op type.
 std::map<std::string, int> op_counts(const ir::Model& model);
 std::map<std::string, int> op_counts(const std::filesystem::path& model);

@@ -2,6 +2,9 @@
 // ONNX Runtime as the oracle: run two models on the same inputs and compare their outputs.
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "mcompress/tensor/tensor.h"
 
 namespace mcompress::test {
 
@@ -31,6 +34,18 @@ struct Agreement {
   double max_abs_of_range = 1e-3;
   std::string ort_optimization = "all";  // ORT's graph optimization level for the reference run
 };
+
+// One graph output as `mcompress infer` and ONNX Runtime computed it.
+struct InferredOutput {
+  std::string name;
+  Tensor ours, ort;
+};
+
+// `mcompress infer` (2 threads, one batch) and ONNX Runtime (optimization level `optimization`) on
+// the same inputs file; outputs in the model's order. Fails the test (and returns none) when
+// either run fails or their names, shapes or types differ.
+std::vector<InferredOutput> infer_and_ort(const std::filesystem::path& model, const std::filesystem::path& inputs,
+                                          const std::filesystem::path& dir, const std::string& optimization = "all");
 
 // `mcompress infer` and ONNX Runtime on the same inputs (a tools/make_inputs.py spec): every
 // output within `agreement`.

@@ -90,6 +90,12 @@ struct OpDef {
   std::string_view domain;  // "" = ai.onnx
   std::string_view op_type;
   ForwardFn forward;
+  // Runs on float16 / bfloat16 tensors as they are: the op moves, selects or casts whole elements
+  // (Reshape, Concat, Gather, Where, Cast, control flow ...). Every other op sees float16 and
+  // bfloat16 inputs widened to float32 by the executor, and its float32 outputs are rounded back
+  // to the half type (to nearest even): what ONNX Runtime's CPU provider does with the Casts it
+  // inserts around the kernels it has no float16 version of.
+  bool half_native = false;
   // Training adds: BackwardFn backward; every backward gets a finite-difference test.
 };
 
