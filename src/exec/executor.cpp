@@ -7,6 +7,7 @@
 
 #include "kernels.h"
 #include "mcompress/exec/op.h"
+#include "mcompress/ir/uses.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/support/error.h"
 
@@ -32,28 +33,6 @@ struct Scope {
     return nullptr;
   }
 };
-
-void outer_reads(const ir::Graph& g, std::unordered_set<std::string>& out) {
-  std::unordered_set<std::string> local;
-  for (const auto& v : g.inputs) local.insert(v.name);
-  for (const auto& t : g.initializers) local.insert(t.name);
-  for (const auto& s : g.sparse_initializers) local.insert(s.values.name);
-  for (const auto& n : g.nodes)
-    for (const auto& o : n.outputs) local.insert(o);
-  for (const auto& n : g.nodes) {
-    for (const auto& in : n.inputs)
-      if (!in.empty() && !local.count(in)) out.insert(in);
-    for (const auto& a : n.attributes) {
-      std::unordered_set<std::string> inner;
-      if (a.g) outer_reads(*a.g, inner);
-      for (const auto& sub : a.graphs) outer_reads(sub, inner);
-      for (const auto& name : inner)
-        if (!local.count(name)) out.insert(name);
-    }
-  }
-  for (const auto& v : g.outputs)
-    if (!local.count(v.name)) out.insert(v.name);
-}
 
 struct Step {
   const ir::Node* node;
@@ -147,15 +126,7 @@ struct Executor::Impl {
     std::vector<int> indegree(g.nodes.size(), 0);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const ir::Node& n = g.nodes[i];
-      std::unordered_set<std::string> r;
-      for (const auto& in : n.inputs)
-        if (!in.empty()) r.insert(in);
-      for (const auto& a : n.attributes) {
-        if (a.g) outer_reads(*a.g, r);
-        for (const auto& sub : a.graphs) outer_reads(sub, r);
-      }
-      reads[i].assign(r.begin(), r.end());
-      std::sort(reads[i].begin(), reads[i].end());
+      reads[i] = ir::node_reads(n);
       for (const auto& name : reads[i]) {
         ++plan.uses[name];
         if (auto it = producer.find(name); it != producer.end()) {

@@ -4,36 +4,13 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mcompress/ir/uses.h"
 #include "mcompress/support/error.h"
 
 namespace mcompress::ir {
 namespace {
 
 using NameSet = std::unordered_set<std::string>;
-
-// Names read by a subgraph (recursively) that it does not define itself: the outer-scope
-// values its owning node implicitly depends on.
-void collect_outer_reads(const Graph& g, NameSet& out) {
-  NameSet local;
-  for (const ValueInfo& v : g.inputs) local.insert(v.name);
-  for (const NamedTensor& t : g.initializers) local.insert(t.name);
-  for (const SparseTensor& s : g.sparse_initializers) local.insert(s.values.name);
-  for (const Node& n : g.nodes)
-    for (const std::string& o : n.outputs) local.insert(o);
-  auto note = [&](const std::string& name) {
-    if (!name.empty() && !local.count(name)) out.insert(name);
-  };
-  for (const Node& n : g.nodes) {
-    for (const std::string& in : n.inputs) note(in);
-    for (const Attribute& a : n.attributes) {
-      NameSet inner;
-      if (a.g) collect_outer_reads(*a.g, inner);
-      for (const Graph& sub : a.graphs) collect_outer_reads(sub, inner);
-      for (const std::string& name : inner) note(name);
-    }
-  }
-  for (const ValueInfo& v : g.outputs) note(v.name);
-}
 
 void verify_scope(const Graph& g, const NameSet& outer, const std::string& where) {
   std::string graph_label = g.name.empty() ? "graph" : "graph '" + g.name + "'";
@@ -73,15 +50,10 @@ void verify_scope(const Graph& g, const NameSet& outer, const std::string& where
   std::vector<size_t> indegree(g.nodes.size(), 0);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    NameSet reads(n.inputs.begin(), n.inputs.end());
-    for (const Attribute& a : n.attributes) {
+    for (const Attribute& a : n.attributes)
       if (a.type == AttrType::graph && !a.g)
         throw_bad_input("{}: node {} has graph attribute '{}' without a graph", where, n.label(), a.name);
-      if (a.g) collect_outer_reads(*a.g, reads);
-      for (const Graph& sub : a.graphs) collect_outer_reads(sub, reads);
-    }
-    for (const std::string& in : reads) {
-      if (in.empty()) continue;
+    for (const std::string& in : node_reads(n)) {
       if (!is_visible(in))
         throw_bad_input("{}: node {} in {} reads tensor '{}', which nothing defines", where, n.label(), graph_label, in);
       auto it = producer.find(in);

@@ -72,7 +72,7 @@ struct Exporter {
     if (!t.denotation.empty()) p.set_denotation(t.denotation);
     auto* tt = p.mutable_tensor_type();
     restore_unknown_fields(t.tensor_extra, *tt);
-    tt->set_elem_type(static_cast<int32_t>(t.elem));
+    if (t.elem != DType::undefined) tt->set_elem_type(static_cast<int32_t>(t.elem));  // absent stays absent
     if (!t.shape) return;
     auto* shape = tt->mutable_shape();
     for (const ir::Dim& d : *t.shape) {
@@ -88,6 +88,7 @@ struct Exporter {
     restore_unknown_fields(v.extra, p);
     p.set_name(v.name);
     if (v.type) type_to_proto(*v.type, *p.mutable_type());
+    if (!v.type && v.empty_type) p.mutable_type();
     if (!v.doc_string.empty()) p.set_doc_string(v.doc_string);
   }
 

@@ -56,7 +56,10 @@ struct Importer {
   ir::ValueInfo value_info(onnx::ValueInfoProto& p) {
     ir::ValueInfo v;
     v.name = p.name();
-    if (p.has_type()) v.type = type_from_proto(*p.mutable_type());
+    // An empty TypeProto declares no type, like an absent one (PyTorch writes it for If branch
+    // outputs); it is not a tensor of element type 0, which ONNX Runtime refuses to load.
+    if (p.has_type() && p.type().ByteSizeLong() == 0) v.empty_type = true;
+    else if (p.has_type()) v.type = type_from_proto(*p.mutable_type());
     v.doc_string = p.doc_string();
     v.extra = unknown_fields(p);
     return v;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 
+#include "mcompress/ir/uses.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/passes/prune.h"
@@ -95,7 +96,7 @@ class ChannelAnalysis {
     for (const ir::Node& n : graph_.nodes) {
       for (const auto& in : n.inputs)
         if (!in.empty()) ++readers_[in];
-      for (const auto& name : subgraph_reads(n)) ++readers_[name];
+      for (const auto& name : ir::implicit_inputs(n)) ++readers_[name];
     }
   }
 
@@ -122,25 +123,6 @@ class ChannelAnalysis {
   }
 
  private:
-  static void collect_reads(const ir::Graph& g, std::set<std::string>& out) {
-    for (const ir::Node& n : g.nodes) {
-      for (const auto& in : n.inputs)
-        if (!in.empty()) out.insert(in);
-      for (const auto& a : n.attributes) {
-        if (a.g) collect_reads(*a.g, out);
-        for (const auto& sub : a.graphs) collect_reads(sub, out);
-      }
-    }
-  }
-  static std::set<std::string> subgraph_reads(const ir::Node& n) {
-    std::set<std::string> out;
-    for (const auto& a : n.attributes) {
-      if (a.g) collect_reads(*a.g, out);
-      for (const auto& sub : a.graphs) collect_reads(sub, out);
-    }
-    return out;
-  }
-
   // The value's shape with -1 for unknown dims (the rank must be known); nullptr when unknown.
   const Shape* dims(const std::string& name) const {
     if (auto it = weights_.find(name); it != weights_.end()) return &it->second.stored->tensor.shape();
@@ -265,7 +247,7 @@ class ChannelAnalysis {
   void visit(size_t i) {
     const ir::Node& n = graph_.nodes[i];
     // Subgraphs read outer values by name: what they read is kept.
-    for (const auto& name : subgraph_reads(n)) freeze_value(name, blocked(n, "a subgraph reads it"));
+    for (const auto& name : ir::implicit_inputs(n)) freeze_value(name, blocked(n, "a subgraph reads it"));
     bool spaced = std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& in) { return carried_.count(in) > 0; });
     if (spaced) consume(i);
     open_space(i);

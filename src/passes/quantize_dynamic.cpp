@@ -52,21 +52,21 @@ bool all_equal(const std::vector<int32_t>& v) {
 
 class DynamicRewriter {
  public:
-  explicit DynamicRewriter(Rewriter& rw) : rw_(rw), inits_(edit::initializer_map(rw.g)) {}
+  explicit DynamicRewriter(Rewriter& rw) : rw_(rw), inits_(rw.inits) {}
 
   void run(const std::vector<Site>& sites) {
     std::set<size_t> at;  // the nodes rewritten
     for (const Site& s : sites) at.insert(s.node);
     rw_.expect(sites.size());
     std::vector<ir::Node> out;
-    for (size_t i = 0; i < rw_.g.nodes.size(); ++i) {
+    for (size_t i = 0; i < rw_.g->nodes.size(); ++i) {
       if (!at.count(i)) {
-        out.push_back(std::move(rw_.g.nodes[i]));
+        out.push_back(std::move(rw_.g->nodes[i]));
         continue;
       }
-      rewrite(rw_.g.nodes[i], out);
+      rewrite(rw_.g->nodes[i], out);
     }
-    rw_.g.nodes = std::move(out);
+    rw_.g->nodes = std::move(out);
     rw_.finish();
   }
 

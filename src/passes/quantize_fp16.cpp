@@ -12,8 +12,10 @@
 //   1.30 crashes on its inserted casts around them in float16).
 // Math: round to nearest even (quant::to_float16); |w| above 65504 becomes inf, which the report
 //   shows as the tensor's error.
-// Known gaps: RandomNormal/EyeLike-style dtype attributes are left as they are; models with
-//   subgraphs are refused (quantize_weights): the outer-scope values they read may stay float32.
+// Models with If/Loop/Scan subgraphs get float16 storage with float32 compute instead (see
+//   convert_storage below): the values a branch reads from outside and returns (often declared
+//   with no type) would otherwise need Casts on every graph boundary.
+// Known gaps: RandomNormal/EyeLike-style dtype attributes are left as they are.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -102,7 +104,7 @@ class Fp16Rewriter {
   void run() {
     std::vector<std::string> warnings;
     types_ = onnxio::infer_shapes(rw_.model, {}, &warnings);
-    count_initializers(rw_.g);  // models with subgraphs are refused before (quantize_weights)
+    count_initializers(*rw_.g);  // models with subgraphs take convert_storage instead
     convert_main();
     rw_.finish();
   }
@@ -162,7 +164,7 @@ class Fp16Rewriter {
   }
 
   void convert_main() {
-    ir::Graph& g = rw_.g;
+    ir::Graph& g = *rw_.g;
     std::set<std::string> inits;
     for (const auto& t : g.initializers) inits.insert(t.name);
     convert_initializers(g);
@@ -221,8 +223,51 @@ class Fp16Rewriter {
   std::map<std::pair<std::string, bool>, std::string> casts_;
 };
 
+// Models with If / Loop / Scan: float16 storage, float32 compute. Every float32 initializer of
+// 1 KiB or more, in any graph, is stored as float16 and cast back at the top of its graph:
+//   W (f32)  ->  W_float16 (f16); W = Cast(W_float16, to=float)
+// A branch's values and outputs stay float32, so the If / Loop interfaces need no Casts and the
+// typeless branch outputs some exporters write stay consistent. ONNX Runtime folds the Casts at
+// load time.
+constexpr int64_t kStorageMinBytes = 1024;
+
+void convert_storage(Rewriter& rw, ir::Graph& g) {
+  std::vector<ir::Node> casts;
+  for (ir::NamedTensor& t : g.initializers) {
+    if (t.tensor.dtype() != DType::f32 || t.tensor.nbytes() < kStorageMinBytes || edit::is_graph_input(g, t.name)) continue;
+    Tensor h = quant::to_float16(t.tensor, &rw.pool);
+    rw.report(t.name, "initializer", t.tensor, h.nbytes(), half_error(t.tensor, h), "f16", "convert_float16");
+    std::string stored = rw.fresh(t.name + "_float16");
+    casts.push_back(edit::make_node("Cast", {stored}, {t.name}, rw.fresh(t.name + "_Cast"), {edit::int_attr("to", kFloat)}));
+    t.name = stored;
+    t.tensor = std::move(h);
+    t.typed_encoding = false;
+  }
+  g.nodes.insert(g.nodes.begin(), std::make_move_iterator(casts.begin()), std::make_move_iterator(casts.end()));
+  for (ir::Node& n : g.nodes)
+    for (ir::Attribute& a : n.attributes) {
+      if (a.g) convert_storage(rw, *a.g);
+      for (ir::Graph& sub : a.graphs) convert_storage(rw, sub);
+    }
+}
+
+void count_storage(Rewriter& rw, const ir::Graph& g) {
+  for (const ir::NamedTensor& t : g.initializers)
+    rw.total += t.tensor.dtype() == DType::f32 && t.tensor.nbytes() >= kStorageMinBytes;
+}
+
 }  // namespace
 
-void rewrite_fp16(Rewriter& rw) { Fp16Rewriter(rw).run(); }
+void rewrite_fp16(Rewriter& rw) {
+  bool subgraphs = false;
+  rw.g->for_each_subgraph([&](const ir::Graph&, const ir::Node&) { subgraphs = true; });
+  if (!subgraphs) return Fp16Rewriter(rw).run();
+  count_storage(rw, *rw.g);
+  rw.g->for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) { count_storage(rw, sub); });
+  rw.result.warnings.push_back(
+      "the model has If/Loop/Scan subgraphs: float16 storage only (weights cast back to float32 when the model loads, "
+      "compute stays float32)");
+  convert_storage(rw, *rw.g);
+}
 
 }  // namespace mcompress::passes

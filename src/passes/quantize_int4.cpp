@@ -51,15 +51,15 @@ void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
   for (const Site& s : sites) at.insert(s.node);
   rw.expect(sites.size());
   if (!sites.empty()) edit::require_opset(rw.model, kMicrosoftDomain, 1);
-  auto inits = edit::initializer_map(rw.g);
+  auto& inits = rw.inits;
   const int64_t bs = rw.options.block_size;
   std::vector<ir::Node> out;
-  for (size_t i = 0; i < rw.g.nodes.size(); ++i) {
+  for (size_t i = 0; i < rw.g->nodes.size(); ++i) {
     if (!at.count(i)) {
-      out.push_back(std::move(rw.g.nodes[i]));
+      out.push_back(std::move(rw.g->nodes[i]));
       continue;
     }
-    const ir::Node& n = rw.g.nodes[i];
+    const ir::Node& n = rw.g->nodes[i];
     const std::string base = n.name.empty() ? n.outputs[0] : n.name;
     const bool gemm = n.op_type == "Gemm";
     const Tensor& w = inits.at(n.inputs[1])->tensor;
@@ -98,7 +98,7 @@ void rewrite_int4(Rewriter& rw, const std::vector<Site>& sites) {
     if (!has_c) continue;
     out.push_back(edit::make_node("Add", {y, gemm_bias(rw, n, inits)}, {n.outputs[0]}, rw.fresh(base + "_bias_Add")));
   }
-  rw.g.nodes = std::move(out);
+  rw.g->nodes = std::move(out);
   rw.finish();
 }
 

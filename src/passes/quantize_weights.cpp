@@ -7,22 +7,31 @@
 //   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form)
 //   int4:    quantize_int4.cpp (com.microsoft MatMulNBits)
 //   fp16:    quantize_fp16.cpp
-// Preconditions: weights are initializers of the main graph (cleanup moves Constant nodes there
-//   first), not graph inputs. Nodes and weights that --exclude matches are left alone.
+// Preconditions: weights are initializers (cleanup moves Constant nodes there first, in every
+//   graph), not graph inputs. Nodes and weights that --exclude matches are left alone.
 // Math: quant/quant.h; per-channel scales follow the op's output channels (Conv axis 0,
 //   ConvTranspose axis 1, MatMul the last axis, Gemm N). --mode weight uses zero points by default
 //   (the compute stays float, so they cost nothing at run time): on glyph pages PaddleOCR rec
 //   reaches cosine 0.9985 and det 0.9988 against 0.9745 / 0.9890 symmetric, with near-equal
 //   weight errors (a few 1x1 and depthwise Conv layers decide it); the bundled CNN / ViT stay at
 //   46 dB output SQNR, cls 0.9980 (symmetric 0.9996). --symmetric restores ONNX Runtime's default.
-// Known gaps: weights in If/Loop subgraphs; MatMul with the constant on the left; IR < 4 models
-//   (initializers listed as graph inputs are left alone).
+// Subgraphs: a node is rewritten in the graph that holds it (If branch, Loop / Scan body), whichever
+//   graph stores its weight (ir/uses.h resolves the read); its new initializers are stored beside
+//   it. Weight-only: the DequantizeLinear output takes the weight's name, in the graph that reads
+//   the weight, or (read from several graphs) in the one that stores it, so that each weight is
+//   quantized once. The quantized initializers always sit in the DequantizeLinear's own graph:
+//   ONNX Runtime 1.30's DQ -> MatMul fusion refuses the model otherwise ("Missing required
+//   weight"). The float original is dropped once nothing reads it.
+// Known gaps: dynamic and int4 quantize a weight once per node that reads it (as in the main
+//   graph); MatMul with the constant on the left; IR < 4 models (initializers
+//   listed as graph inputs are left alone).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
 
+#include "mcompress/ir/uses.h"
 #include "mcompress/passes/opset_upgrade.h"
 #include "mcompress/passes/cleanup.h"
 #include "mcompress/support/error.h"
@@ -92,17 +101,15 @@ const std::set<std::string_view> kQuantizedOps = {"DequantizeLinear", "QuantizeL
 // "2 ConvInteger, 4 DynamicQuantizeLinear"; empty when the graph holds no quantized op.
 std::string quantized_ops_summary(const ir::Graph& g) {
   std::map<std::string, int> counts;
-  for (const ir::Node& n : g.nodes)
-    if (kQuantizedOps.count(n.op_type)) ++counts[n.op_type];
+  auto count = [&](const ir::Graph& graph) {
+    for (const ir::Node& n : graph.nodes)
+      if (kQuantizedOps.count(n.op_type)) ++counts[n.op_type];
+  };
+  count(g);
+  g.for_each_subgraph([&](const ir::Graph& sub, const ir::Node&) { count(sub); });
   std::string s;
   for (const auto& [op, c] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", c, op);
   return s;
-}
-
-bool has_subgraphs(const ir::Graph& g) {
-  bool any = false;
-  g.for_each_subgraph([&](const ir::Graph&, const ir::Node&) { any = true; });
-  return any;
 }
 
 std::string mode_name(QuantMode mode, int bits) {
@@ -122,31 +129,52 @@ int64_t channel_axis(const ir::Node& n, const Tensor& w) {
   return -1;
 }
 
-std::vector<Site> find_sites(ir::Graph& g, const QuantizeOptions& o, QuantMode mode, const NameFilter& filter) {
-  auto inits = edit::initializer_map(g);
+std::vector<Site> find_sites(const Rewriter& rw, QuantMode mode, const NameFilter& filter) {
+  const QuantizeOptions& o = rw.options;
   std::vector<Site> sites;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const ir::Node& n = g.nodes[i];
+  for (size_t i = 0; i < rw.g->nodes.size(); ++i) {
+    const ir::Node& n = rw.g->nodes[i];
     const OpRow* row = op_row(n);
     if (!row || !mode_rewrites(*row, mode, o.bits) || !op_selected(*row, o, mode)) continue;
     if (static_cast<int>(n.inputs.size()) <= row->weight_slot) continue;
     const std::string& w = n.inputs[row->weight_slot];
-    auto it = inits.find(w);
-    if (it == inits.end() || edit::is_graph_input(g, w) || edit::is_graph_output(g, w)) continue;
+    auto it = rw.inits.find(w);
+    if (it == rw.inits.end()) continue;
     const Tensor& t = it->second->tensor;
     if (t.dtype() != DType::f32 || t.rank() < 2 || filter.excluded(n)) continue;
-    if (!node_rewritable(n, t, mode, o.bits, inits)) continue;
+    if (!node_rewritable(n, t, mode, o.bits, rw.inits)) continue;
     sites.push_back({i, w});
   }
   return sites;
 }
 
 Rewriter::Rewriter(ir::Model& m, const QuantizeOptions& o, const ProgressFn& p)
-    : model(m), g(m.graph), options(o), progress(p), pool(o.threads), names(m.graph) {}
+    : model(m), g(&m.graph), options(o), progress(p), pool(o.threads), names(m.graph) {}
+
+void Rewriter::enter(ir::Graph& graph) {
+  g = &graph;
+  inits.clear();
+  homes.clear();
+  read_elsewhere.clear();
+  // Graph inputs (a feed may replace them) and weights that a graph returns are not weights to rewrite.
+  for (ir::StoredUses& s : ir::initializer_uses(model.graph)) {
+    bool here = false, elsewhere = false;
+    for (const ir::Use& u : s.uses) {
+      bool output = u.node == ir::Use::kGraphOutput;
+      if (u.graph == g && !output) here = true;
+      if (u.graph != g || output) elsewhere = true;
+    }
+    bool returned = std::any_of(s.uses.begin(), s.uses.end(), [](const ir::Use& u) { return u.node == ir::Use::kGraphOutput; });
+    if (!here || s.graph_input || returned) continue;
+    inits[s.tensor->name] = s.tensor;
+    homes[s.tensor->name] = s.home;
+    if (elsewhere) read_elsewhere.insert(s.tensor->name);
+  }
+}
 
 std::string Rewriter::add_init(const std::string& base, Tensor t) {
   std::string name = names.fresh(base);
-  new_inits.push_back(ir::NamedTensor{name, std::move(t), {}, false, {}});
+  new_inits.emplace_back(store ? store : g, ir::NamedTensor{name, std::move(t), {}, false, {}});
   return name;
 }
 
@@ -165,9 +193,23 @@ quant::QuantParams Rewriter::int8_params(const Tensor& w, int64_t axis, bool flo
 }
 
 void Rewriter::finish() {
-  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
+  for (auto& [graph, t] : new_inits) graph->initializers.push_back(std::move(t));
   new_inits.clear();
-  remove_dead(g);
+  remove_dead(*g);
+  enter(*g);  // the initializers moved
+}
+
+void Rewriter::complete() {
+  for (auto& [graph, chain] : dequantize_first)
+    graph->nodes.insert(graph->nodes.begin(), std::make_move_iterator(chain.begin()), std::make_move_iterator(chain.end()));
+  dequantize_first.clear();
+  std::set<std::string> rewritten;
+  for (const report::TensorChange& c : result.changes) rewritten.insert(c.name);
+  std::map<ir::Graph*, std::set<std::string>> unread;
+  for (const ir::StoredUses& s : ir::initializer_uses(model.graph))
+    if (s.uses.empty() && !s.graph_input && rewritten.count(s.tensor->name)) unread[s.home].insert(s.tensor->name);
+  for (auto& [graph, names_] : unread)
+    std::erase_if(graph->initializers, [&](const ir::NamedTensor& t) { return names_.count(t.name) > 0; });
 }
 
 std::string granularity_name(const quant::QuantParams& p) {
@@ -226,13 +268,21 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites, std::stri
   for (const Site& s : sites) first.emplace(s.weight, &s);
   rw.expect(first.size());
   const int64_t opset = rw.model.opset("");
-  std::vector<ir::Node> dequant;
-  auto inits = edit::initializer_map(rw.g);
+  std::vector<ir::Node> here;  // dequantizing chains that go first in this graph
+  auto& inits = rw.inits;
   for (const Site& s : sites) {
     if (first[s.weight] != &s) continue;
     const std::string& name = s.weight;
-    const ir::Node& n = rw.g.nodes[s.node];
+    const ir::Node& n = rw.g->nodes[s.node];
     const Tensor& w = inits[name]->tensor;
+    // A weight that graphs besides this one read, stored outside it, is dequantized once in the
+    // graph that stores it, beside its quantized initializers (ONNX Runtime's DequantizeLinear
+    // fusions look for them in the node's own graph): every reader sees the output by the
+    // weight's name. Otherwise the chain goes here, where the weight is read.
+    ir::Graph* home = rw.homes[name];
+    const bool shared = rw.read_elsewhere.count(name) > 0 && home != rw.g;
+    std::vector<ir::Node>& dequant = shared ? rw.dequantize_first[home] : here;
+    rw.store = shared ? home : nullptr;
     quant::QuantParams p = rw.int8_params(w, channel_axis(n, w), true);
     quant::Quantized q = quant::quantize_measured(w, p, &rw.pool);
     const bool per_channel = p.axis >= 0;
@@ -268,11 +318,15 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites, std::stri
       std::string s_name = rw.add_init(name + "_scale", Tensor::from_values<float>(DType::f32, ps, std::span<const float>(p.scale)));
       dequant.push_back(edit::make_node("Mul", {centred, s_name}, {name}, rw.fresh(name + "_Mul")));
     }
+    rw.store = nullptr;
     rw.report(name, n.op_type, w, bytes, q.rel_error, fmt::format("int8/{}{}", granularity_name(p), note), "quantize_int8_weight");
     inits[name]->tensor = Tensor();  // free the float weight now: peak memory stays near the input's
   }
-  std::erase_if(rw.g.initializers, [&](const ir::NamedTensor& t) { return first.count(t.name) > 0; });
-  rw.g.nodes.insert(rw.g.nodes.begin(), std::make_move_iterator(dequant.begin()), std::make_move_iterator(dequant.end()));
+  for (const auto& entry : first) {
+    const std::string& name = entry.first;
+    std::erase_if(rw.homes[name]->initializers, [&](const ir::NamedTensor& t) { return t.name == name; });
+  }
+  rw.g->nodes.insert(rw.g->nodes.begin(), std::make_move_iterator(here.begin()), std::make_move_iterator(here.end()));
   rw.finish();
 }
 
@@ -290,22 +344,23 @@ std::vector<Site> sites_by_output(const ir::Graph& g, const std::map<std::string
   return sites;
 }
 
-// --bits 4 with the layers whose output is a graph output (the final classifier) at int8,
+// --bits 4 with the layers whose output is a graph output of the model (the final classifier) at int8,
 // weight-only (see quantize_int4.cpp). Their node indices move when the int4 rewrite replaces
 // nodes (sites_by_output).
 void rewrite_int4_int8_output(Rewriter& rw, std::vector<Site> sites) {
-  std::set<std::string> graph_outputs;
-  for (const ir::ValueInfo& o : rw.g.outputs) graph_outputs.insert(o.name);
+  std::set<std::string> graph_outputs;  // the model's: a branch's outputs are no final layer
+  if (rw.g == &rw.model.graph)
+    for (const ir::ValueInfo& o : rw.g->outputs) graph_outputs.insert(o.name);
   std::map<std::string, std::string> output_layers;  // node output -> weight
   std::erase_if(sites, [&](const Site& s) {
-    const std::string& y = rw.g.nodes[s.node].outputs[0];
+    const std::string& y = rw.g->nodes[s.node].outputs[0];
     if (!graph_outputs.count(y)) return false;
     output_layers[y] = s.weight;
     return true;
   });
   rw.expect(sites.size() + output_layers.size());
   rewrite_int4(rw, sites);
-  rewrite_weight_only(rw, sites_by_output(rw.g, output_layers), " (output layer kept at 8 bits)");
+  rewrite_weight_only(rw, sites_by_output(*rw.g, output_layers), " (output layer kept at 8 bits)");
 }
 
 // --mode dynamic: MatMul / Gemm into MatMulInteger; Conv into ConvInteger only when --op-types
@@ -314,7 +369,7 @@ void rewrite_dynamic_mixed(Rewriter& rw, std::vector<Site> sites) {
   std::map<std::string, std::string> convs;  // node output -> weight
   if (!rw.options.dynamic_conv_integer()) {
     std::erase_if(sites, [&](const Site& s) {
-      const ir::Node& n = rw.g.nodes[s.node];
+      const ir::Node& n = rw.g->nodes[s.node];
       if (n.op_type != "Conv") return false;
       convs[n.outputs[0]] = s.weight;
       return true;
@@ -328,7 +383,26 @@ void rewrite_dynamic_mixed(Rewriter& rw, std::vector<Site> sites) {
       "CNN 5.1x slower than fp32 in ONNX Runtime and its per-tensor activations cost accuracy (PaddleOCR rec cosine "
       "0.9989 -> 0.9745); --op-types Conv,MatMul,Gemm emits ConvInteger",
       convs.size(), convs.size() == 1 ? " is" : "s are"));
-  rewrite_weight_only(rw, sites_by_output(rw.g, convs), " weight-only");
+  rewrite_weight_only(rw, sites_by_output(*rw.g, convs), " weight-only");
+}
+
+// Rewrites `graph`, then the subgraphs of the nodes it keeps, depth first: each node in the graph
+// that holds it, whichever graph stores its weight. `found` counts the sites.
+void rewrite_graph(Rewriter& rw, ir::Graph& graph, QuantMode mode, const NameFilter& filter, size_t& found) {
+  rw.enter(graph);
+  std::vector<Site> sites = find_sites(rw, mode, filter);
+  found += sites.size();
+  const QuantizeOptions& o = rw.options;
+  if (!sites.empty()) {
+    if (o.bits == 4) rewrite_int4_int8_output(rw, std::move(sites));
+    if (o.bits == 8 && mode == QuantMode::dynamic) rewrite_dynamic_mixed(rw, std::move(sites));
+    if (o.bits == 8 && mode == QuantMode::weight) rewrite_weight_only(rw, sites);
+  }
+  for (ir::Node& n : graph.nodes)
+    for (ir::Attribute& a : n.attributes) {
+      if (a.g) rewrite_graph(rw, *a.g, mode, filter, found);
+      for (ir::Graph& sub : a.graphs) rewrite_graph(rw, sub, mode, filter, found);
+    }
 }
 
 }  // namespace
@@ -347,24 +421,21 @@ PassResult quantize_weights(ir::Model& model, const QuantizeOptions& options, co
   std::string already = quantized_ops_summary(model.graph);
   if (options.bits == 16 && !already.empty())
     throw_unsupported("the model is already quantized ({}); float16 conversion needs a float model", already);
-  if (options.bits == 16 && has_subgraphs(model.graph))
-    throw_unsupported("float16 conversion of models with If/Loop/Scan subgraphs is not supported yet");
 
   Rewriter rw(model, options, progress);
   if (options.bits == 16) {
     rewrite_fp16(rw);
   } else {
-    std::vector<Site> sites = find_sites(model.graph, options, mode, filter);
-    if (sites.empty() && !already.empty())
+    size_t found = 0;
+    rewrite_graph(rw, model.graph, mode, filter, found);
+    rw.complete();
+    if (found == 0 && !already.empty())
       throw_unsupported("the model is already quantized ({}); no float weights are left for {}", already,
                         mode_name(mode, options.bits));
-    if (sites.empty()) rw.result.warnings.push_back(fmt::format("no weights to quantize for {}", mode_name(mode, options.bits)));
-    if (!sites.empty() && !already.empty())
+    if (found == 0) rw.result.warnings.push_back(fmt::format("no weights to quantize for {}", mode_name(mode, options.bits)));
+    if (found > 0 && !already.empty())
       rw.result.warnings.push_back(
           fmt::format("the model already holds quantized ops ({}); only the weights still in float were quantized", already));
-    if (options.bits == 4) rewrite_int4_int8_output(rw, std::move(sites));
-    if (options.bits == 8 && mode == QuantMode::dynamic) rewrite_dynamic_mixed(rw, std::move(sites));
-    if (options.bits == 8 && mode == QuantMode::weight) rewrite_weight_only(rw, sites);
   }
   rw.result.extra["cleanup"] = cleaned.extra["cleanup"];
   rw.result.warnings.insert(rw.result.warnings.begin(), cleaned.warnings.begin(), cleaned.warnings.end());

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "passes/compare.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -36,11 +37,7 @@ TEST_P(QuantizeReal, ValidRunsInOrtAndClose) {
   MCOMPRESS_SKIP_UNLESS_FETCHED(in);
   fs::path dir = temp_dir("qreal_" + c.model + "_" + c.mode);
   fs::path out = dir / "q.onnx";
-  std::vector<std::string> argv = {"quantize", in.string(), "-o", out.string(), "-q"};
-  if (c.mode == "int4") argv.insert(argv.end(), {"--bits", "4"});
-  else if (c.mode == "fp16") argv.insert(argv.end(), {"--bits", "16"});
-  else argv.insert(argv.end(), {"--mode", c.mode});
-  auto r = run_mcompress(argv);
+  auto r = run_mcompress(quantize_args(in, out, c.mode));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto checked = run({python(), "-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", out.string()});
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
@@ -92,22 +89,74 @@ TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
   EXPECT_GT(compared[0].fidelity.cosine(), 0.95);
 }
 
-// Silero VAD keeps its weights in If subgraphs: the int8 modes leave it as it is (with a warning)
-// and still write a model that runs; float16 is refused rather than written half converted.
-TEST(QuantizeRealSubgraphs, SileroVadIsLeftValidOrRefused) {
+// Silero VAD: every Conv sits in an If branch (two levels deep), reading main-graph weights, and
+// its LSTMs keep their weights inside nested branches. Each mode rewrites the Conv weights where
+// they are read (fp16: every weight of 1 KiB or more, float32 compute); the output passes ONNX's
+// checker, runs in ORT, and stays close on the 16 kHz path (tools/real_models.tsv). Silero has no
+// MatMul / Gemm, so --bits 4 finds nothing (int4 is MatMulNBits only) and says so. The LSTM
+// weights stay float32 in the int8 modes (LSTM is not a quantized op), which bounds the ratio.
+// Measured (c2bf12b wrote the file unchanged, 1.00x, and refused --bits 16): weight and dynamic
+// (Conv stays weight-only) 0.718x, cosine output 1.0, hn 0.99998, cn 0.99995; fp16 0.5125x,
+// cosine 1.0 (to 6 places).
+struct VadCase {
+  std::string mode;
+  double max_ratio;
+  double min_cosine;
+};
+
+class QuantizeSilero : public ::testing::TestWithParam<VadCase> {};
+
+TEST_P(QuantizeSilero, SubgraphWeightsQuantizedAndRunInOrt) {
+  const VadCase& c = GetParam();
   fs::path in = real_model("silero_vad");
   MCOMPRESS_SKIP_UNLESS_FETCHED(in);
-  fs::path dir = temp_dir("qreal_vad");
-  auto r = run_mcompress({"quantize", in.string(), "-o", (dir / "w.onnx").string(), "--json"});
+  fs::path dir = temp_dir("qreal_vad_" + c.mode);
+  fs::path out = dir / "q.onnx";
+  auto r = run_mcompress(quantize_args(in, out, c.mode));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("no weights to quantize"), std::string::npos);
-  auto compared = compare_in_ort(in, dir / "w.onnx", make_inputs("silero_vad", dir));
+  if (c.mode == "int4") {
+    EXPECT_NE(r.out.find("no weights to quantize for int4"), std::string::npos) << r.out;
+  } else {
+    EXPECT_EQ(r.out.find("no weights to quantize"), std::string::npos) << r.out;
+  }
+  double ratio = static_cast<double>(fs::file_size(out)) / static_cast<double>(fs::file_size(in));
+  RecordProperty("size_ratio", std::to_string(ratio));
+  EXPECT_LE(ratio, c.max_ratio);
+  auto checked = run({python(), "-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", out.string()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  auto compared = compare_in_ort(in, out, make_inputs("silero_vad", dir));
   ASSERT_EQ(compared.size(), 3u);
-  for (const auto& o : compared) EXPECT_GT(o.fidelity.cosine(), 0.99999) << o.name;
-  r = run_mcompress({"quantize", in.string(), "--bits", "16", "-o", (dir / "h.onnx").string()});
-  EXPECT_EQ(r.exit_code, 3);
-  EXPECT_NE(r.err.find("subgraphs"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(dir / "h.onnx"));
+  for (const auto& o : compared) {
+    RecordProperty("cosine_" + o.name, std::to_string(o.fidelity.cosine()));
+    EXPECT_GE(o.fidelity.cosine(), c.min_cosine) << o.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SileroVad, QuantizeSilero,
+                         ::testing::Values(VadCase{"weight", 0.75, 0.999}, VadCase{"dynamic", 0.75, 0.999},
+                                           VadCase{"int4", 1.0, 0.99999}, VadCase{"fp16", 0.55, 0.99999}),
+                         [](const auto& info) { return info.param.mode; });
+
+// prune on Silero: magnitude pruning reaches the branch Convs (prune_test.cpp checks it agrees
+// with mcompress's executor); channel pruning follows only the main graph, which holds no Conv,
+// and leaves the model as it is. Both outputs load and run in ORT. Magnitude at 0.3 measured cosine output
+// 1.0, hn 0.973, cn 0.968 (no fine-tuning): the floor checks that it runs, not its accuracy.
+TEST(PruneSilero, OutputsLoadAndRunInOrt) {
+  fs::path in = real_model("silero_vad");
+  MCOMPRESS_SKIP_UNLESS_FETCHED(in);
+  fs::path dir = temp_dir("prune_vad");
+  for (const char* method : {"magnitude", "channel"}) {
+    SCOPED_TRACE(method);
+    fs::path out = dir / (std::string(method) + ".onnx");
+    auto r = run_mcompress({"prune", in.string(), "-o", out.string(), "--method", method, "--sparsity", "0.3", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto compared = compare_in_ort(in, out, make_inputs("silero_vad", dir));
+    ASSERT_EQ(compared.size(), 3u);
+    for (const auto& o : compared) {
+      RecordProperty(std::string("cosine_") + method + "_" + o.name, std::to_string(o.fidelity.cosine()));
+      EXPECT_GE(o.fidelity.cosine(), std::string(method) == "channel" ? 0.999999 : 0.8) << o.name;
+    }
+  }
 }
 
 }  // namespace

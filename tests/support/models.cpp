@@ -45,4 +45,13 @@ double top1_agreement(const Tensor& a, const Tensor& b) {
   return top1_agreement(report::argmax_rows(a), report::argmax_rows(b));
 }
 
+std::vector<std::string> quantize_args(const std::filesystem::path& in, const std::filesystem::path& out,
+                                       const std::string& mode) {
+  std::vector<std::string> argv = {"quantize", in.string(), "-o", out.string(), "--json", "-q"};
+  if (mode == "int4") argv.insert(argv.end(), {"--bits", "4"});
+  else if (mode == "fp16") argv.insert(argv.end(), {"--bits", "16"});
+  else argv.insert(argv.end(), {"--mode", mode});
+  return argv;
+}
+
 }  // namespace mcompress::test

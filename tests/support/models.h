@@ -30,4 +30,9 @@ double top1_agreement(const std::vector<int64_t>& a, const std::vector<int64_t>&
 // The same for the row-wise argmax of two logits tensors [N, C].
 double top1_agreement(const Tensor& a, const Tensor& b);
 
+// `mcompress quantize IN -o OUT --json -q` in a mode as the tests name it: weight, dynamic
+// (--mode), int4 (--bits 4), fp16 (--bits 16).
+std::vector<std::string> quantize_args(const std::filesystem::path& in, const std::filesystem::path& out,
+                                       const std::string& mode);
+
 }  // namespace mcompress::test

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "mcompress/ir/uses.h"
 #include "mcompress/ir/verify.h"
 #include "mcompress/ir/weights.h"
 #include "mcompress/support/error.h"
@@ -191,6 +192,39 @@ TEST(Weights, DensifyLinearInt32AndCoordinateIndices) {
     EXPECT_EQ(e.code(), ExitCode::bad_input);
     EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos);
   }
+}
+
+// A branch that returns an outer value by name (no node reads it) still reads it; names the
+// branch defines itself are not outer reads.
+TEST(Uses, SubgraphOutputsNamingOuterValuesAreReads) {
+  Graph g = sample_graph();
+  Graph& then_branch = *g.nodes[2].attributes[0].g;
+  then_branch.outputs.push_back(value("Y"));
+  EXPECT_EQ(outer_reads(then_branch), (std::set<std::string>{"X", "Y"}));
+  EXPECT_EQ(implicit_inputs(g.nodes[2]), (std::set<std::string>{"X", "Y"}));
+  EXPECT_EQ(node_reads(g.nodes[2]), (std::vector<std::string>{"X", "Y", "cond"}));
+}
+
+// Reads resolve to the innermost definition: an initializer read from a branch two levels deep,
+// and one a branch hides under its own node output of the same name.
+TEST(Uses, InitializerReadsResolveThroughScopes) {
+  Graph g = sample_graph();
+  g.initializers.push_back(NamedTensor{"W", Tensor(DType::f32, {2}), {}, false, {}});
+  g.initializers.push_back(NamedTensor{"V", Tensor(DType::f32, {2}), {}, false, {}});
+  Graph& then_branch = *g.nodes[2].attributes[0].g;
+  then_branch.nodes.push_back(node("b_w", "Mul", {"b_out", "W"}, {"b_w_out"}));
+  Graph& else_branch = *g.nodes[2].attributes[1].g;
+  else_branch.nodes.push_back(node("b_v", "Identity", {"X"}, {"V"}));  // hides the outer V
+  else_branch.nodes.push_back(node("b_v_read", "Mul", {"V", "V"}, {"b_v_out"}));
+  std::vector<StoredUses> uses = initializer_uses(g);
+  ASSERT_EQ(uses.size(), 2u);
+  EXPECT_EQ(uses[0].tensor->name, "W");
+  EXPECT_EQ(uses[0].home, &g);
+  ASSERT_EQ(uses[0].uses.size(), 1u);
+  EXPECT_EQ(uses[0].uses[0].graph, &then_branch);
+  EXPECT_EQ(uses[0].uses[0].node, 2u);
+  EXPECT_EQ(uses[0].uses[0].slot, 1u);
+  EXPECT_TRUE(uses[1].uses.empty());
 }
 
 TEST(Box, DeepCopies) {

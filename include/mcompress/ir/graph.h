@@ -77,9 +77,10 @@ struct ValueType {
 
 struct ValueInfo {
   std::string name;
-  std::optional<ValueType> type;
+  std::optional<ValueType> type;  // absent: the model declares none (the name only)
   std::string doc_string;
   std::string extra;
+  bool empty_type = false;  // no type, written as an empty TypeProto (`type {}`) rather than none
 };
 
 enum class AttrType : int32_t {
