@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ namespace mcompress::test {
 inline const std::filesystem::path kFashionDir = "/usr/share/datasets/fashion-mnist";
 // The bundled models' preprocessing (what they were trained on).
 inline const std::string kFashionPreprocess = "scale=0.00392156862745098,mean=0.2860,std=0.3530";
+
+// A tensor graph input; a nullopt dim is symbolic ("N").
+ir::ValueInfo tensor_input(const std::string& name, DType dtype, std::vector<std::optional<int64_t>> dims);
 
 // Nodes of the main graph by op type.
 std::map<std::string, int> op_counts(const ir::Model& model);
