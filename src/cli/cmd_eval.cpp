@@ -45,11 +45,13 @@ void run_eval(const EvalOptions& options) {
     if (!known) throw_bad_input("{}: input '{}' is not an input of {}", options.candidate, in.name, options.base);
   }
   data::Dataset ds = data::load_dataset(options.data.data, base_ex.inputs(), preprocess);
-  std::vector<int64_t> labels;
-  if (!options.labels.empty()) {
-    labels = data::load_labels(options.labels);
+  // --labels, else the image folder's own (class subfolders or labels.csv).
+  std::vector<int64_t> labels = ds.labels;
+  if (!options.labels.empty()) labels = data::load_labels(options.labels, ds.sample_names);
+  if (!labels.empty()) {
     if (static_cast<int64_t>(labels.size()) < ds.samples)
-      throw_bad_input("{}: {} labels for {} samples", options.labels, labels.size(), ds.samples);
+      throw_bad_input("{}: {} labels for {} samples", options.labels.empty() ? options.data.data : options.labels,
+                      labels.size(), ds.samples);
   }
 
   std::vector<report::OutputFidelity> fidelity(base_ex.outputs().size());
@@ -120,7 +122,9 @@ void register_eval(CLI::App& app) {
   cmd->add_option("BASE", options->base, "Reference ONNX model")->required();
   cmd->add_option("CANDIDATE", options->candidate, "ONNX model to compare")->required();
   add_data_options(*cmd, options->data);
-  cmd->add_option("--labels", options->labels, "Integer class labels (.npy or IDX) for accuracy");
+  cmd->add_option("--labels", options->labels,
+                  "Integer class labels for accuracy: .npy, IDX, or a FILE,LABEL CSV for an image folder "
+                  "(default: the image folder's class subfolders or labels.csv)");
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_eval(*options); });

@@ -37,9 +37,13 @@ std::map<std::string, std::vector<int64_t>> parse_input_shapes(const std::vector
 }
 
 void add_data_options(CLI::App& cmd, DataOptions& options) {
-  cmd.add_option("--data", options.data, "Samples: .npy, .npz, a folder of TensorProto .pb files, or IDX (.gz)")
+  cmd.add_option("--data", options.data,
+                 "Samples: .npy, .npz, a folder of TensorProto .pb files (ONNX's test_data_set_N), a folder of "
+                 "PNG/JPEG images (class subfolders optional), or IDX (.gz)")
       ->required();
-  cmd.add_option("--preprocess", options.preprocess, "e.g. scale=0.00392157,mean=0.2860,std=0.3530");
+  cmd.add_option("--preprocess", options.preprocess,
+                 "scale=S,mean=M,std=D (per channel: mean=A:B:C), layout=nchw|nhwc; images: "
+                 "resize=N|H:W, center-crop[=N|H:W], rgb|bgr|gray");
   cmd.add_option("--batch-size", options.batch_size, "Samples per forward pass")->check(CLI::PositiveNumber);
   cmd.add_option("--threads", options.threads, "Worker threads (default: all cores); results do not depend on it")
       ->check(CLI::NonNegativeNumber);

@@ -303,6 +303,13 @@ void selu(OpContext& ctx) {
   float gamma = ctx.attr_float("gamma", 1.05070102214813232421875f);
   unary_float(ctx, [=](auto v) { return gamma * (v > 0 ? v : alpha * (std::exp(v) - 1)); });
 }
+void shrink(OpContext& ctx) {
+  float bias = ctx.attr_float("bias", 0.f), lambd = ctx.attr_float("lambd", 0.5f);
+  unary_float(ctx, [=](auto v) {
+    using T = decltype(v);
+    return v < -lambd ? v + T(bias) : v > lambd ? v - T(bias) : T(0);
+  });
+}
 void hard_sigmoid(OpContext& ctx) {
   float alpha = ctx.attr_float("alpha", 0.2f), beta = ctx.attr_float("beta", 0.5f);
   unary_float(ctx, [=](auto v) { return std::max<decltype(v)>(0, std::min<decltype(v)>(1, alpha * v + beta)); });
@@ -338,7 +345,25 @@ void is_nan(OpContext& ctx) {
 }
 
 void prelu(OpContext& ctx) {
-  if (ctx.in(0).dtype() != DType::f32) ctx.unsupported("PRelu supports float32");
+  const Tensor& x = ctx.in(0);
+  const Tensor& slope = ctx.in(1);
+  if (x.dtype() != DType::f32) ctx.unsupported("PRelu supports float32");
+  // Opsets 1 and 6 (before numpy broadcasting): a 1-D slope of C values is per channel (axis 1),
+  // as PyTorch exported PReLU(num_parameters=C); ONNX Runtime reshapes it to [C, 1, ...] likewise.
+  if (ctx.opset() <= 6 && slope.rank() == 1 && slope.numel() > 1 && x.rank() > 2 && x.shape()[1] == slope.numel() &&
+      slope.dtype() == DType::f32) {
+    int64_t channels = x.shape()[1], inner = x.numel() / std::max<int64_t>(x.shape()[0] * channels, 1);
+    Tensor out(DType::f32, x.shape());
+    const float* px = x.data<float>();
+    const float* ps = slope.data<float>();
+    float* po = out.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      float a = ps[i / inner % channels];
+      po[i] = px[i] >= 0 ? px[i] : px[i] * a;
+    }
+    ctx.out(0) = std::move(out);
+    return;
+  }
   binary_typed<float, float>(ctx, DType::f32, [](float x, float slope) { return x >= 0 ? x : x * slope; });
 }
 
@@ -551,6 +576,7 @@ constexpr OpDef kOps[] = {
     {"", "HardSigmoid", hard_sigmoid},
     {"", "HardSwish", hard_swish},
     {"", "Gelu", gelu},
+    {"", "Shrink", shrink},
     {"", "PRelu", prelu},
     {"", "Cast", cast, true},
     {"", "Where", where, true},

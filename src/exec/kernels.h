@@ -18,6 +18,7 @@ std::span<const OpDef> quant_ops();
 std::span<const OpDef> contrib_quant_ops();
 std::span<const OpDef> rnn_ops();
 std::span<const OpDef> control_ops();
+std::span<const OpDef> string_ops();
 
 // Numpy-style broadcast of several shapes; fails naming the node when they do not broadcast.
 Shape broadcast_shapes(const OpContext& ctx, const std::vector<const Shape*>& shapes);

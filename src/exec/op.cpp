@@ -48,7 +48,8 @@ struct Registry {
   std::unordered_map<std::string, const OpDef*> by_key;
   std::vector<const OpDef*> all;
   Registry() {
-    for (auto family : {elementwise_ops(), shape_ops(), nn_ops(), quant_ops(), contrib_quant_ops(), rnn_ops(), control_ops()}) {
+    for (auto family : {elementwise_ops(), shape_ops(), nn_ops(), quant_ops(), contrib_quant_ops(), rnn_ops(), control_ops(),
+                        string_ops()}) {
       for (const OpDef& op : family) {
         by_key[std::string(op.domain) + "::" + std::string(op.op_type)] = &op;
         all.push_back(&op);

@@ -8,6 +8,7 @@
 #include "mcompress/data/arrays.h"
 #include "mcompress/data/dataset.h"
 #include "mcompress/support/error.h"
+#include "support/models.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -17,14 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-ir::ValueInfo input(const std::string& name, DType dtype, std::vector<std::optional<int64_t>> dims) {
-  ir::ValueType t;
-  t.elem = dtype;
-  t.shape.emplace();
-  for (auto d : dims) t.shape->push_back(ir::Dim{d, d ? "" : "N", {}, {}});
-  return ir::ValueInfo{name, t, {}, {}};
-}
 
 TEST(Npy, RoundTripsEveryDtype) {
   fs::path dir = temp_dir("npy");
@@ -94,7 +87,8 @@ TEST(Idx, ReadsFashionMnist) {
 
 TEST(Dataset, IdxBatchesArePreprocessedAndReshaped) {
   auto pre = data::Preprocess::parse("scale=0.00392157,mean=0.2860,std=0.3530");
-  auto ds = data::load_dataset(kFashion / "t10k-images-idx3-ubyte.gz", {input("input", DType::f32, {{}, 1, 28, 28})}, pre);
+  auto ds = data::load_dataset(kFashion / "t10k-images-idx3-ubyte.gz",
+                               {tensor_input("input", DType::f32, {{}, 1, 28, 28})}, pre);
   EXPECT_EQ(ds.samples, 10000);
   auto batch = ds.batch(100, 32);
   ASSERT_EQ(batch.size(), 1u);
@@ -105,15 +99,16 @@ TEST(Dataset, IdxBatchesArePreprocessedAndReshaped) {
 }
 
 TEST(Dataset, RejectsSamplesThatDoNotFitTheInput) {
-  EXPECT_THROW(data::load_dataset(kFashion / "t10k-images-idx3-ubyte.gz", {input("x", DType::f32, {{}, 3, 28, 28})}, {}),
-               Error);
+  EXPECT_THROW(
+      data::load_dataset(kFashion / "t10k-images-idx3-ubyte.gz", {tensor_input("x", DType::f32, {{}, 3, 28, 28})}, {}),
+      Error);
   EXPECT_THROW(data::Preprocess::parse("scale=abc"), Error);
   EXPECT_THROW(data::Preprocess::parse("gain=2"), Error);
 }
 
 TEST(Dataset, TensorProtoFolderMatchesInputsByName) {
   fs::path dir = source_dir() / "tests" / "data" / "pb_inputs";
-  auto ds = data::load_dataset(dir, {input("b", DType::i64, {{}}), input("a", DType::f32, {{}, 2})}, {});
+  auto ds = data::load_dataset(dir, {tensor_input("b", DType::i64, {{}}), tensor_input("a", DType::f32, {{}, 2})}, {});
   EXPECT_EQ(ds.samples, 3);
   auto batch = ds.batch(1, 2);
   EXPECT_EQ(batch[0].dtype(), DType::i64);

@@ -1,9 +1,13 @@
-// ONNX's backend node tests (Debian libonnx-testdata): every test whose ops the executor
+// ONNX's backend tests (Debian libonnx-testdata): the node tests and the three suites of whole
+// models (pytorch-converted, pytorch-operator, simple). Every test whose ops the executor
 // implements runs and must reproduce the expected outputs (ONNX's own tolerances: rtol 1e-3,
 // atol 1e-7 for floats; exact for integers and bools). Tests with ops we do not implement, or with
-// sequence/optional values, are skipped and named as such.
+// sequence/optional values, are skipped and named as such. As in ONNX's runner, input_K.pb feeds
+// the K-th graph input that no initializer backs (the PyTorch exports list their weights as inputs).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -21,15 +25,16 @@ namespace fs = std::filesystem;
 constexpr double kRtol = 1e-3;
 constexpr double kAtol = 1e-7;
 
-fs::path node_tests_dir() {
-  if (const char* env = std::getenv("MCOMPRESS_ONNX_NODE_TESTS")) return env;
-  return "/usr/share/libonnx-testdata/data/node";
+// MCOMPRESS_ONNX_TEST_DATA overrides the folder holding node/, pytorch-converted/ ...
+fs::path suite_dir(const std::string& suite) {
+  if (const char* env = std::getenv("MCOMPRESS_ONNX_TEST_DATA")) return fs::path(env) / suite;
+  return fs::path("/usr/share/libonnx-testdata/data") / suite;
 }
 
-std::vector<std::string> node_tests() {
+std::vector<std::string> suite_tests(const std::string& suite) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(node_tests_dir(), ec))
+  for (const auto& entry : fs::directory_iterator(suite_dir(suite), ec))
     if (fs::exists(entry.path() / "model.onnx")) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
@@ -74,54 +79,63 @@ void expect_close(const Tensor& expected, const Tensor& actual, const std::strin
   }
 }
 
-// Node tests whose expected outputs mcompress does not reproduce, and why. Each is skipped with
-// its reason (and counted as a failure in the issue notes' pass rate).
+// Tests whose expected outputs mcompress does not reproduce, and why, by suite/test. Each is
+// skipped with its reason (and counted as a failure in the pass rates of the issue notes).
 const std::map<std::string, std::string> kKnownFailures = {
-    {"test_batchnorm_epsilon_training_mode", "BatchNormalization training mode is not supported"},
-    {"test_batchnorm_example_training_mode", "BatchNormalization training mode is not supported"},
-    {"test_training_dropout", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
-    {"test_training_dropout_default", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
-    {"test_training_dropout_default_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
-    {"test_training_dropout_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
-    {"test_cast_FLOAT_to_BFLOAT16", "ONNX 1.12 expects truncation; we round to nearest even (current spec, ORT)"},
-    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "ONNX 1.12 expects truncation; we round to nearest even"},
-    {"test_castlike_BFLOAT16_to_FLOAT_expanded", "test data feeds a [1] tensor to a rank-2 input"},
-    {"test_cast_FLOAT_to_STRING", "Cast to and from string is not supported"},
-    {"test_cast_STRING_to_FLOAT", "Cast to and from string is not supported"},
-    {"test_castlike_FLOAT_to_STRING_expanded", "Cast to and from string is not supported"},
-    {"test_castlike_STRING_to_FLOAT_expanded", "Cast to and from string is not supported"},
-    {"test_resize_downsample_scales_cubic_align_corners",
+    {"node/test_batchnorm_epsilon_training_mode", "BatchNormalization training mode is not supported"},
+    {"node/test_batchnorm_example_training_mode", "BatchNormalization training mode is not supported"},
+    {"node/test_training_dropout", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"node/test_training_dropout_default", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"node/test_training_dropout_default_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"node/test_training_dropout_mask", "training-mode Dropout: the expected mask comes from NumPy's RNG"},
+    {"node/test_cast_FLOAT_to_BFLOAT16", "ONNX 1.12 expects truncation; we round to nearest even (current spec, ORT)"},
+    {"node/test_castlike_FLOAT_to_BFLOAT16_expanded", "ONNX 1.12 expects truncation; we round to nearest even"},
+    {"node/test_castlike_BFLOAT16_to_FLOAT_expanded", "test data feeds a [1] tensor to a rank-2 input"},
+    {"node/test_cast_FLOAT_to_STRING", "Cast to and from string is not supported"},
+    {"node/test_cast_STRING_to_FLOAT", "Cast to and from string is not supported"},
+    {"node/test_castlike_FLOAT_to_STRING_expanded", "Cast to and from string is not supported"},
+    {"node/test_castlike_STRING_to_FLOAT_expanded", "Cast to and from string is not supported"},
+    {"node/test_resize_downsample_scales_cubic_align_corners",
      "ONNX 1.12 uses a fractional output length in align_corners; we match ONNX Runtime 1.30"},
-    {"test_resize_downsample_scales_linear_align_corners",
+    {"node/test_resize_downsample_scales_linear_align_corners",
      "ONNX 1.12 uses a fractional output length in align_corners; we match ONNX Runtime 1.30"},
 };
 
-class NodeTest : public ::testing::TestWithParam<std::string> {};
+// The graph inputs that test data feeds: those no initializer backs, in graph order.
+std::vector<const ir::ValueInfo*> fed_inputs(const ir::Graph& g) {
+  std::vector<const ir::ValueInfo*> fed;
+  for (const ir::ValueInfo& v : g.inputs)
+    if (std::none_of(g.initializers.begin(), g.initializers.end(),
+                     [&](const ir::NamedTensor& t) { return t.name == v.name; }))
+      fed.push_back(&v);
+  return fed;
+}
 
-TEST_P(NodeTest, MatchesExpectedOutputs) {
-  if (auto it = kKnownFailures.find(GetParam()); it != kKnownFailures.end()) GTEST_SKIP() << "known: " << it->second;
-  fs::path dir = node_tests_dir() / GetParam();
+void run_backend_test(const std::string& suite, const std::string& test) {
+  if (auto it = kKnownFailures.find(suite + "/" + test); it != kKnownFailures.end())
+    GTEST_SKIP() << "known: " << it->second;
+  fs::path dir = suite_dir(suite) / test;
   ir::Model model = onnxio::load_model(dir / "model.onnx");
   if (auto op = missing_op(model.graph); !op.empty()) GTEST_SKIP() << "op " << op << " not implemented";
   if (!tensor_values_only(model.graph.inputs) || !tensor_values_only(model.graph.outputs))
     GTEST_SKIP() << "sequence/optional values";
   exec::Executor executor(model, {1});
+  std::vector<const ir::ValueInfo*> fed = fed_inputs(model.graph);
   int sets = 0;
   for (int s = 0; fs::exists(dir / ("test_data_set_" + std::to_string(s))); ++s, ++sets) {
     fs::path data = dir / ("test_data_set_" + std::to_string(s));
     std::vector<Tensor> inputs;
     for (int i = 0; fs::exists(data / ("input_" + std::to_string(i) + ".pb")); ++i)
       inputs.push_back(onnxio::load_tensor_file(data / ("input_" + std::to_string(i) + ".pb")).tensor);
+    ASSERT_LE(inputs.size(), fed.size()) << data;
     // ONNX 1.12's test data stores bfloat16 tensors as uint16 (NumPy has no bfloat16).
-    for (size_t i = 0; i < inputs.size() && i < model.graph.inputs.size(); ++i) {
-      const auto& type = model.graph.inputs[i].type;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& type = fed[i]->type;
       if (type && type->elem == DType::bf16 && inputs[i].dtype() == DType::u16)
         inputs[i] = Tensor::from_bytes(DType::bf16, inputs[i].shape(), inputs[i].storage());
     }
-    // Inputs are given in graph-input order (initializer-backed inputs included when present).
     std::map<std::string, const Tensor*> feeds;
-    for (size_t i = 0; i < inputs.size() && i < model.graph.inputs.size(); ++i)
-      feeds[model.graph.inputs[i].name] = &inputs[i];
+    for (size_t i = 0; i < inputs.size(); ++i) feeds[fed[i]->name] = &inputs[i];
     std::map<std::string, Tensor> outputs;
     try {
       outputs = executor.run(feeds);
@@ -137,14 +151,34 @@ TEST_P(NodeTest, MatchesExpectedOutputs) {
         expected = Tensor::from_bytes(DType::bf16, expected.shape(), expected.storage());
       const std::string& name = model.graph.outputs[o].name;
       ASSERT_TRUE(outputs.count(name)) << name;
-      expect_close(expected, outputs[name], GetParam() + " output '" + name + "'");
+      expect_close(expected, outputs[name], test + " output '" + name + "'");
     }
   }
   EXPECT_GT(sets, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Onnx, NodeTest, ::testing::ValuesIn(node_tests()),
-                         [](const auto& info) { return info.param; });
+std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+class NodeTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(NodeTest, MatchesExpectedOutputs) { run_backend_test("node", GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Onnx, NodeTest, ::testing::ValuesIn(suite_tests("node")), param_name);
+
+class PytorchConvertedTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(PytorchConvertedTest, MatchesExpectedOutputs) { run_backend_test("pytorch-converted", GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Onnx, PytorchConvertedTest, ::testing::ValuesIn(suite_tests("pytorch-converted")), param_name);
+
+class PytorchOperatorTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(PytorchOperatorTest, MatchesExpectedOutputs) { run_backend_test("pytorch-operator", GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Onnx, PytorchOperatorTest, ::testing::ValuesIn(suite_tests("pytorch-operator")), param_name);
+
+class SimpleTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(SimpleTest, MatchesExpectedOutputs) { run_backend_test("simple", GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Onnx, SimpleTest, ::testing::ValuesIn(suite_tests("simple")), param_name);
 
 }  // namespace
 }  // namespace mcompress::test

@@ -26,6 +26,14 @@ std::filesystem::path fashion_labels(int64_t n, const std::filesystem::path& dir
   return out;
 }
 
+ir::ValueInfo tensor_input(const std::string& name, DType dtype, std::vector<std::optional<int64_t>> dims) {
+  ir::ValueType t;
+  t.elem = dtype;
+  t.shape.emplace();
+  for (auto d : dims) t.shape->push_back(ir::Dim{d, d ? "" : "N", {}, {}});
+  return ir::ValueInfo{name, t, {}, {}};
+}
+
 std::map<std::string, int> op_counts(const ir::Model& model) {
   std::map<std::string, int> c;
   for (const auto& n : model.graph.nodes) ++c[n.op_type];

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ inline const std::string kFashionPreprocess = "scale=0.00392156862745098,mean=0.
 std::filesystem::path fashion_inputs(int64_t n, const std::filesystem::path& dir);
 // Their n labels (uint8), written to dir/fashion_labels_N.npy.
 std::filesystem::path fashion_labels(int64_t n, const std::filesystem::path& dir);
+// A tensor graph input; a nullopt dim is symbolic ("N").
+ir::ValueInfo tensor_input(const std::string& name, DType dtype, std::vector<std::optional<int64_t>> dims);
 
 // Nodes of the main graph by op type.
 std::map<std::string, int> op_counts(const ir::Model& model);
