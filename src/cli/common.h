@@ -122,5 +122,6 @@ void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_prune(CLI::App& app);
+void register_batch(CLI::App& app);
 
 }  // namespace mcompress::cli
