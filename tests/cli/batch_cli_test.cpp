@@ -296,6 +296,16 @@ TEST(BatchCli, ExplainAndUsageErrors) {
   EXPECT_FALSE(fs::exists(zoo / "o" / "report.jsonl"));
 }
 
+// tools/recipes (Slurm, Kubernetes, GitHub Actions, GNU parallel), each run without its engine by
+// tests/cli/check_recipes.py: its shards' union must equal a single run byte for byte.
+TEST(BatchCli, RecipesWorkWithoutTheirEngines) {
+  fs::path work = temp_dir("batch_recipes");
+  auto r = run({python(), (source_dir() / "tests/cli/check_recipes.py").string(), mcompress_binary().string(),
+                work.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("all recipes ok"), std::string::npos) << r.out;
+}
+
 // merge: a lost shard is exit 5 naming its models; JUnit and Markdown rank failures first.
 TEST(BatchCli, MergeChecksCompletenessAndRendersReports) {
   fs::path zoo = make_zoo("batch_merge", 3, true);
