@@ -74,6 +74,23 @@ RunResult batch(const std::vector<std::string>& args) {
   return run_mcompress(argv);
 }
 
+// `mcompress batch ARGS` started in the background (stderr dropped); returns its pid.
+pid_t start_batch(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {mcompress_binary().string(), "batch"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null_fd = open("/dev/null", O_WRONLY);
+    dup2(null_fd, 2);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 TEST(BatchCli, FailuresCostOnlyTheirModelAndResumeSkipsWhatIsDone) {
   fs::path zoo = make_zoo("batch_zoo", 4, true);
   fs::path manifest = write_manifest(zoo, 4, true);
@@ -157,15 +174,8 @@ TEST(BatchCli, KilledRunResumedDoesOnlyTheRest) {
   fs::path zoo = make_zoo("batch_kill", count, false);
   fs::path out = zoo / "out";
   // Start a -j 1 run, SIGKILL it once three models are done.
-  std::string bin = mcompress_binary().string(), dir = zoo.string(), o = out.string();
-  pid_t pid = fork();
+  pid_t pid = start_batch({zoo.string(), "--out", out.string(), "-j", "1"});
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int null_fd = open("/dev/null", O_WRONLY);
-    dup2(null_fd, 2);
-    execl(bin.c_str(), bin.c_str(), "batch", dir.c_str(), "--out", o.c_str(), "-j", "1", (char*)nullptr);
-    _exit(127);
-  }
   auto done = [&] {
     int n = 0;
     std::error_code ec;
@@ -199,6 +209,45 @@ TEST(BatchCli, KilledRunResumedDoesOnlyTheRest) {
     EXPECT_FALSE(e.path().filename().string().starts_with(".")) << e.path();
 }
 
+// A child that dies of a signal (here SIGSEGV sent to the hanging model's process) is "crashed",
+// exit class 5, and the other models finish.
+TEST(BatchCli, CrashedChildIsReportedAndCostsOnlyItself) {
+  fs::path zoo = make_zoo("batch_crash", 2, true);
+  fs::path manifest = zoo / "crash.jsonl";
+  std::ofstream(manifest) << R"({"id": "a", "path": "mlp_000.onnx"})" << "\n"
+                          << R"({"id": "hang", "path": "extra/hang.onnx", "eval": "eval.npy", "args": ["--min-sqnr", "0"]})"
+                          << "\n" << R"({"id": "b", "path": "mlp_001.onnx"})" << "\n";
+  fs::path out = zoo / "out";
+  pid_t pid = start_batch({manifest.string(), "--out", out.string(), "-j", "3"});
+  ASSERT_GE(pid, 0);
+  // The hanging child: the batch's child whose command line names hang.onnx.
+  pid_t victim = -1;
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (victim < 0 && std::chrono::steady_clock::now() < give_up) {
+    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    pid_t child;
+    while (children >> child) {
+      std::string cmdline = read_text("/proc/" + std::to_string(child) + "/cmdline");
+      if (cmdline.find("hang.onnx") != std::string::npos) victim = child;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(victim, 0) << "the hanging child never started";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well inside its endless Loop
+  kill(victim, SIGSEGV);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  auto rows = read_report(out / "report.jsonl");
+  EXPECT_EQ(rows["hang"]["status"], "crashed");
+  EXPECT_EQ(rows["hang"]["signal"], "SIGSEGV");
+  EXPECT_EQ(rows["hang"]["error"], "killed by SIGSEGV");
+  EXPECT_TRUE(rows["hang"]["cache"]["key"].is_null());  // class 5 is never reused
+  EXPECT_EQ(rows["a"]["status"], "ok");
+  EXPECT_EQ(rows["b"]["status"], "ok");
+}
+
 // Lines of a report keyed by id, without what differs between runs (times, memory, shard).
 std::map<std::string, std::string> stable(const std::map<std::string, Json>& rows) {
   std::map<std::string, std::string> out;
@@ -217,19 +266,9 @@ TEST(BatchCli, FourShardsEqualOneRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Four shard processes at once into one output folder, as a CI matrix or job array would.
   std::vector<pid_t> pids;
-  std::string bin = mcompress_binary().string();
-  for (int i = 0; i < 4; ++i) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int null_fd = open("/dev/null", O_WRONLY);
-      dup2(null_fd, 2);
-      std::string index = std::to_string(i);
-      execl(bin.c_str(), bin.c_str(), "batch", zoo.c_str(), "--out", sharded.c_str(), "--shard-index", index.c_str(),
-            "--shard-count", "4", (char*)nullptr);
-      _exit(127);
-    }
-    pids.push_back(pid);
-  }
+  for (int i = 0; i < 4; ++i)
+    pids.push_back(start_batch({zoo.string(), "--out", sharded.string(), "--shard-index", std::to_string(i),
+                                "--shard-count", "4"}));
   for (pid_t pid : pids) {
     int status = 0;
     waitpid(pid, &status, 0);
