@@ -27,7 +27,7 @@ BUILD_DIR=${1:-$ROOT/build}
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libssl-dev
   nodejs npm python3 python3-onnx python3-numpy
   dataset-fashion-mnist
 )

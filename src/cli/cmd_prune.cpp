@@ -20,6 +20,7 @@ struct PruneCliOptions {
   std::string model;
   OutputOptions output;
   ReportOptions report;
+  GateOptions gates;
   passes::PruneOptions prune;
   bool dense = false;
   int threads = 0;
@@ -33,36 +34,23 @@ nlohmann::ordered_json model_stats(ir::Model& model, const onnxio::ShapeOptions&
 }
 
 void run_prune(PruneCliOptions options) {
-  Stopwatch clock;
   options.prune.sparse_storage = !options.dense;
   options.prune.shapes.input_shapes = parse_input_shapes(options.input_shapes);
   options.prune.validate();
-  auto out_path = resolve_output(options.model, options.output, "pruned");
-  ir::Model model = onnxio::load_model(options.model);
-
-  report::Report r;
-  r.command = "prune";
-  r.input = {options.model, model_bytes(options.model)};
-  std::vector<std::string> ignored;
-  auto before = model_stats(model, options.prune.shapes, ignored);
-  auto result = passes::prune(model, options.prune, [](std::string_view line) { log::info("{}", line); });
-  auto after = model_stats(model, options.prune.shapes, ignored);
-  r.changes = std::move(result.changes);
-  r.warnings = std::move(result.warnings);
-  for (const auto& w : r.warnings) log::warn("{}", w);
-  for (const auto& [key, value] : result.extra.items()) r.extra[key] = value;
-  r.extra["params"] = {{"before", before["params"]}, {"after", after["params"]}};
-  r.extra["macs"] = {{"before", before["macs"]}, {"after", after["macs"]}};
-
-  onnxio::SaveOptions save;
-  save.external_data = options.output.external_data;
-  auto saved = onnxio::save_model(std::move(model), out_path, save);
-  r.output = report::FileRef{out_path, saved.model_bytes + saved.data_bytes};
-  r.seconds = clock.seconds();
-  log::info("wrote {} ({} -> {} bytes, params {} -> {}, macs {} -> {}) in {:.2f} s", out_path.string(), r.input.bytes,
-            r.output->bytes, before["params"].dump(), after["params"].dump(), before["macs"].dump(),
-            after["macs"].dump(), r.seconds);
-  emit_report(r, options.report);
+  ModelRun run{"prune", options.model, "pruned", &options.output, &options.report, &options.gates, options.threads};
+  run_on_model(run, [&](ir::Model& model, report::Report& r) {
+    std::vector<std::string> ignored;
+    auto before = model_stats(model, options.prune.shapes, ignored);
+    auto result = passes::prune(model, options.prune, [](std::string_view line) { log::info("{}", line); });
+    auto after = model_stats(model, options.prune.shapes, ignored);
+    r.changes = std::move(result.changes);
+    r.warnings = std::move(result.warnings);
+    for (const auto& [key, value] : result.extra.items()) r.extra[key] = value;
+    r.extra["params"] = {{"before", before["params"]}, {"after", after["params"]}};
+    r.extra["macs"] = {{"before", before["macs"]}, {"after", after["macs"]}};
+    log::info("params {} -> {}, macs {} -> {}", before["params"].dump(), after["params"].dump(),
+              before["macs"].dump(), after["macs"].dump());
+  });
 }
 
 }  // namespace
@@ -99,6 +87,7 @@ void register_prune(CLI::App& app) {
   cmd->add_flag("--dense", options->dense, "Keep pruned weights dense (no sparse_initializer)");
   cmd->add_option("--threads", options->threads, "Worker threads (pruning uses one; accepted for uniformity)");
   cmd->add_option("--seed", options->seed, "Seed (pruning is deterministic; accepted for uniformity)");
+  add_gate_options(*cmd, options->gates);
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_prune(*options); });

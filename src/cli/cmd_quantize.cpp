@@ -18,6 +18,7 @@ struct QuantizeCliOptions {
   std::string model;
   OutputOptions output;
   ReportOptions report;
+  GateOptions gates;
   passes::QuantizeOptions quant;
   std::string calib;
   std::string preprocess;
@@ -56,7 +57,6 @@ std::vector<ir::ValueInfo> fed_inputs(const ir::Graph& g) {
 }
 
 void run_quantize(QuantizeCliOptions& options) {
-  Stopwatch clock;
   passes::QuantizeOptions& q = options.quant;
   const bool have_calib = !options.calib.empty();
   const passes::QuantMode mode = q.effective_mode(have_calib);
@@ -64,51 +64,36 @@ void run_quantize(QuantizeCliOptions& options) {
   if (have_calib && mode != passes::QuantMode::static_)
     throw_usage("--calib: calibration data is only used by --mode static");
   if (mode == passes::QuantMode::static_ && !have_calib) throw_usage("--mode static needs --calib DATA");
-  auto out_path = resolve_output(options.model, options.output, output_suffix(q.bits));
-  ir::Model model = onnxio::load_model(options.model);
 
-  size_t lines = 0;
-  passes::ProgressFn progress = [&](std::string_view line) {
-    ++lines;
-    log::info("{}", line);
-  };
-  passes::PassResult result;
-  try {
-    if (mode == passes::QuantMode::static_) {
-      auto preprocess = data::Preprocess::parse(options.preprocess);
-      data::Dataset calibration = data::load_dataset(options.calib, fed_inputs(model.graph), preprocess);
-      result = passes::quantize_static(model, q, calibration, progress);
-    } else {
-      result = passes::quantize_weights(model, q, progress);
+  ModelRun run{"quantize", options.model, std::string(output_suffix(q.bits)), &options.output, &options.report,
+               &options.gates, q.threads};
+  run_on_model(run, [&](ir::Model& model, report::Report& r) {
+    passes::ProgressFn progress = [](std::string_view line) { log::info("{}", line); };
+    passes::PassResult result;
+    try {
+      if (mode == passes::QuantMode::static_) {
+        auto preprocess = data::Preprocess::parse(options.preprocess);
+        data::Dataset calibration = data::load_dataset(options.calib, fed_inputs(model.graph), preprocess);
+        result = passes::quantize_static(model, q, calibration, progress);
+      } else {
+        result = passes::quantize_weights(model, q, progress);
+      }
+    } catch (const Error& e) {
+      if (e.code() == ExitCode::usage) throw;
+      throw Error(e.code(), fmt::format("{}: {}", options.model, e.what()));
     }
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::usage) throw;
-    throw Error(e.code(), fmt::format("{}: {}", options.model, e.what()));
-  }
-
-  report::Report r;
-  r.command = "quantize";
-  r.input = {options.model, model_bytes(options.model)};
-  int64_t before = 0, after = 0;
-  for (const auto& c : result.changes) {
-    before += c.bytes_before;
-    after += c.bytes_after;
-  }
-  for (const auto& w : result.warnings) log::warn("{}", w);
-  onnxio::SaveOptions save;
-  save.external_data = options.output.external_data;
-  auto saved = onnxio::save_model(std::move(model), out_path, save);
-  r.output = report::FileRef{out_path, saved.model_bytes + saved.data_bytes};
-  r.changes = std::move(result.changes);
-  r.warnings = std::move(result.warnings);
-  r.extra["bits"] = q.bits;
-  r.extra["mode"] = q.bits == 16 ? "fp16" : (q.bits == 4 ? "int4" : mode == passes::QuantMode::dynamic ? "dynamic" : mode == passes::QuantMode::static_ ? "static" : "weight");
-  for (auto& [k, v] : result.extra.items()) r.extra[k] = v;
-  r.seconds = clock.seconds();
-  log::info("{} tensors: {} -> {}; wrote {} ({} -> {}) in {:.2f} s", r.changes.size(), passes::format_bytes(before),
-            passes::format_bytes(after), out_path.string(), passes::format_bytes(r.input.bytes),
-            passes::format_bytes(r.output->bytes), r.seconds);
-  emit_report(r, options.report);
+    int64_t before = 0, after = 0;
+    for (const auto& c : result.changes) {
+      before += c.bytes_before;
+      after += c.bytes_after;
+    }
+    log::info("{} tensors: {} -> {}", result.changes.size(), passes::format_bytes(before), passes::format_bytes(after));
+    r.changes = std::move(result.changes);
+    r.warnings = std::move(result.warnings);
+    r.extra["bits"] = q.bits;
+    r.extra["mode"] = q.bits == 16 ? "fp16" : (q.bits == 4 ? "int4" : mode == passes::QuantMode::dynamic ? "dynamic" : mode == passes::QuantMode::static_ ? "static" : "weight");
+    for (auto& [k, v] : result.extra.items()) r.extra[k] = v;
+  });
 }
 
 }  // namespace
@@ -147,6 +132,7 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--min-layer-sqnr", q.min_layer_sqnr_db,
                   "Static: keep a layer float when its own int8 output SQNR is below this many dB (default 25; 0: off)")
       ->check(CLI::NonNegativeNumber);
+  add_gate_options(*cmd, options->gates);
   add_report_options(*cmd, options->report);
   cmd->fallthrough();
   cmd->callback([options] { run_quantize(*options); });

@@ -3,10 +3,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <vector>
 #include <string>
 
+#include "mcompress/ir/graph.h"
+#include "mcompress/report/fidelity.h"
+#include "mcompress/report/gate.h"
 #include "mcompress/report/report.h"
 
 namespace mcompress::cli {
@@ -31,6 +35,47 @@ struct DataOptions {
 };
 
 void add_report_options(CLI::App& cmd, ReportOptions& options);
+
+// Samples to compare a model with another on (eval's --data, a gate's --eval-data).
+struct EvalData {
+  std::string data;
+  std::string labels;      // optional class labels
+  std::string preprocess;  // --preprocess spec
+  int64_t batch_size = 100;
+  int threads = 0;
+};
+
+// Runs BASE and CANDIDATE over the samples (matched to BASE's inputs) and compares their outputs.
+// `base_name` / `candidate_name` name the models in messages.
+report::ModelComparison compare_models(const ir::Model& base, const std::string& base_name,
+                                       const ir::Model& candidate, const std::string& candidate_name,
+                                       const EvalData& data);
+
+// Quality gates of a compressing command: --eval-data/--eval-labels/--eval-preprocess, the limits,
+// --write-anyway.
+struct GateOptions {
+  EvalData eval;
+  report::GateLimits limits;
+  bool write_anyway = false;
+  // Usage errors: a quality limit without --eval-data, --max-drop without --eval-labels, ...
+  void validate() const;
+};
+void add_gate_options(CLI::App& cmd, GateOptions& options);
+
+// The skeleton every compressing command shares: check the output path, load MODEL, `compress` it
+// (filling the report's changes, warnings and own keys), judge the gates, write the output (only
+// when they pass, or with --write-anyway) and emit the report. A failed gate throws exit 4 after
+// the report is emitted.
+struct ModelRun {
+  std::string command;  // "quantize"
+  std::string model;    // MODEL
+  std::string suffix;   // default output suffix: MODEL.<suffix>.onnx
+  const OutputOptions* output = nullptr;
+  const ReportOptions* report = nullptr;
+  const GateOptions* gates = nullptr;
+  int threads = 0;
+};
+void run_on_model(const ModelRun& run, const std::function<void(ir::Model&, report::Report&)>& compress);
 
 // A flag whose value is one of the table's names; sets `target` (a T or an optional<T>).
 // `ignore_case`: any case of a name is accepted too.
@@ -77,5 +122,6 @@ void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_prune(CLI::App& app);
+void register_batch(CLI::App& app);
 
 }  // namespace mcompress::cli

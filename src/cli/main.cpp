@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   mcompress::cli::register_eval(app);
   mcompress::cli::register_quantize(app);
   mcompress::cli::register_prune(app);
+  mcompress::cli::register_batch(app);
 
   try {
     app.parse(argc, argv);

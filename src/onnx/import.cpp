@@ -9,8 +9,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "mcompress/ir/verify.h"
+#include "mcompress/onnx/external_files.h"
 #include "mcompress/onnx/model_io.h"
 #include "mcompress/support/error.h"
 #include "mcompress/support/file_io.h"
@@ -188,6 +190,15 @@ void quiet_protobuf() {
   (void)done;
 }
 
+// Parses a whole ModelProto from `fd` (closed afterwards), up to protobuf's 2 GiB limit.
+bool parse_file(int fd, onnx::ModelProto& proto) {
+  pb::io::FileInputStream stream(fd, 1 << 20);
+  stream.SetCloseOnDelete(true);
+  pb::io::CodedInputStream coded(&stream);
+  coded.SetTotalBytesLimit(INT32_MAX);
+  return proto.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+}
+
 ir::Model finish(onnx::ModelProto& proto, const fs::path& base_dir, const std::string& where) {
   if (!proto.has_graph())
     throw_bad_input("{}: not an ONNX model (no graph; empty or not a ModelProto file)", where);
@@ -234,15 +245,7 @@ ir::Model load_model(const fs::path& path) {
     throw_bad_input("{}: empty file, expected an ONNX model", where);
   }
   onnx::ModelProto proto;
-  bool parsed = false;
-  {
-    pb::io::FileInputStream stream(fd, 1 << 20);
-    stream.SetCloseOnDelete(true);
-    pb::io::CodedInputStream coded(&stream);
-    coded.SetTotalBytesLimit(INT32_MAX);
-    parsed = proto.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
-  }
-  if (!parsed)
+  if (!parse_file(fd, proto))
     throw_bad_input("{}: not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)", where);
   return finish(proto, path.parent_path(), where);
 }
@@ -272,6 +275,52 @@ ir::NamedTensor load_tensor_from_bytes(std::string_view bytes, const std::string
 
 ir::NamedTensor load_tensor_file(const fs::path& path) {
   return load_tensor_from_bytes(read_file(path), path.string());
+}
+
+namespace {
+
+void collect_external(const onnx::TensorProto& t, std::set<std::string>& out) {
+  if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
+  for (const auto& kv : t.external_data())
+    if (kv.key() == "location") out.insert(kv.value());
+}
+
+void collect_external(const onnx::GraphProto& g, std::set<std::string>& out) {
+  for (const auto& t : g.initializer()) collect_external(t, out);
+  for (const auto& s : g.sparse_initializer()) {
+    collect_external(s.values(), out);
+    collect_external(s.indices(), out);
+  }
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_t()) collect_external(a.t(), out);
+      for (const auto& t : a.tensors()) collect_external(t, out);
+      if (a.has_g()) collect_external(a.g(), out);
+      for (const auto& sub : a.graphs()) collect_external(sub, out);
+    }
+}
+
+}  // namespace
+
+std::vector<fs::path> external_data_files(const fs::path& path) {
+  quiet_protobuf();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  onnx::ModelProto proto;
+  if (!parse_file(fd, proto)) return {};
+  std::set<std::string> locations;
+  collect_external(proto.graph(), locations);
+  for (const auto& f : proto.functions())
+    for (const auto& n : f.node())
+      for (const auto& a : n.attribute())
+        if (a.has_t()) collect_external(a.t(), locations);
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& loc : locations) {
+    fs::path full = path.parent_path() / loc;
+    if (!fs::path(loc).is_absolute() && fs::is_regular_file(full, ec)) files.push_back(full);
+  }
+  return files;
 }
 
 }  // namespace mcompress::onnxio
