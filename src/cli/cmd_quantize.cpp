@@ -117,7 +117,10 @@ void register_quantize(CLI::App& app) {
   add_choice(*cmd, "--weight-form", q.weight_form, kWeightForms,
              "--mode weight: dequantize (DequantizeLinear, default; ONNX Runtime dequantizes on every run) or "
              "cast-mul (Cast + Mul, folded once at load: float32 speed)");
-  cmd->add_option("--op-types", q.op_types, "Only these op types, comma separated (e.g. MatMul,Gemm); --mode dynamic emits ConvInteger only when Conv is named")->delimiter(',');
+  cmd->add_option("--op-types", q.op_types,
+                  "Only these op types, comma separated (e.g. MatMul,Gemm; --mode weight default: Conv, ConvTranspose, "
+                  "Gemm, MatMul, LSTM, GRU, RNN); --mode dynamic emits ConvInteger only when Conv is named")
+      ->delimiter(',');
   cmd->add_option("--exclude", q.exclude, "Leave node or weight names matching this regex untouched (repeatable)");
   cmd->add_option("--threads", q.threads, "Worker threads (default: all cores); output does not depend on it")
       ->check(CLI::NonNegativeNumber);

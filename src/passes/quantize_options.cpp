@@ -1,6 +1,4 @@
 // QuantizeOptions: the one place where flag combinations are checked.
-#include <algorithm>
-
 #include "mcompress/passes/quantize.h"
 #include "mcompress/support/error.h"
 
@@ -9,10 +7,6 @@ namespace mcompress::passes {
 QuantMode QuantizeOptions::effective_mode(bool have_calibration) const {
   if (mode) return *mode;
   return have_calibration ? QuantMode::static_ : QuantMode::weight;
-}
-
-bool QuantizeOptions::dynamic_conv_integer() const {
-  return std::find(op_types.begin(), op_types.end(), "Conv") != op_types.end();
 }
 
 void QuantizeOptions::validate() const {

@@ -4,17 +4,20 @@
 //   weight:  op(X, W)  ->  W = DequantizeLinear(W_q int8, scale, zp, axis); op(X, W)
 //            (--weight-form cast-mul, or opset < 13 with per-channel scales:
 //            W = Mul(Sub(Cast(W_q), zp), scale), the same value)
-//   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form)
+//   dynamic: quantize_dynamic.cpp (ONNX Runtime's QOperator dynamic form); Conv (unless --op-types
+//            names it) and LSTM / GRU / RNN take the weight-only form
 //   int4:    quantize_int4.cpp (com.microsoft MatMulNBits)
 //   fp16:    quantize_fp16.cpp
 // Preconditions: weights are initializers (cleanup moves Constant nodes there first, in every
 //   graph), not graph inputs. Nodes and weights that --exclude matches are left alone.
 // Math: quant/quant.h; per-channel scales follow the op's output channels (Conv axis 0,
-//   ConvTranspose axis 1, MatMul the last axis, Gemm N). --mode weight uses zero points by default
-//   (the compute stays float, so they cost nothing at run time): on glyph pages PaddleOCR rec
-//   reaches cosine 0.9985 and det 0.9988 against 0.9745 / 0.9890 symmetric, with near-equal
-//   weight errors (a few 1x1 and depthwise Conv layers decide it); the bundled CNN / ViT stay at
-//   46 dB output SQNR, cls 0.9980 (symmetric 0.9996). --symmetric restores ONNX Runtime's default.
+//   ConvTranspose axis 1, MatMul the last axis, Gemm N, LSTM / GRU / RNN W and R axis 1: gates *
+//   hidden of [directions, gates * hidden, input or hidden]; their bias B stays float). --mode
+//   weight uses zero points by default (the compute stays float, so they cost nothing at run
+//   time): on glyph pages PaddleOCR rec reaches cosine 0.9985 and det 0.9988 against 0.9745 /
+//   0.9890 symmetric, with near-equal weight errors (a few 1x1 and depthwise Conv layers decide
+//   it); the bundled CNN / ViT stay at 46 dB output SQNR, cls 0.9980 (symmetric 0.9996).
+//   --symmetric restores ONNX Runtime's default.
 // Subgraphs: a node is rewritten in the graph that holds it (If branch, Loop / Scan body), whichever
 //   graph stores its weight (ir/uses.h resolves the read); its new initializers are stored beside
 //   it. Weight-only: the DequantizeLinear output takes the weight's name, in the graph that reads
@@ -28,6 +31,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -44,21 +48,30 @@ constexpr int64_t kOpsetDequantize = 10;
 constexpr int64_t kOpsetDequantizeAxis = 13;
 constexpr int64_t kOpsetDynamic = 11;  // DynamicQuantizeLinear
 
-// Which input holds an op's weight, and which modes rewrite it (and by default).
+// How --mode dynamic rewrites an op: not at all, into an integer op (MatMulInteger), into an
+// integer op only when --op-types names it (Conv: ConvInteger, else weight-only), or always
+// weight-only (the recurrent ops: standard ONNX has no integer LSTM / GRU / RNN).
+enum class Dynamic { none, integer, integer_if_named, weight_only };
+
+// Which inputs hold an op's weights, and which modes rewrite them (and by default).
 struct OpRow {
   std::string_view op_type;
-  int weight_slot;
-  bool weight_default;  // --mode weight without --op-types
-  bool dynamic;         // --mode dynamic rewrites it
-  bool int4;            // --bits 4 rewrites it
+  std::array<int, 2> weight_slots;  // -1: no second weight
+  bool weight_default;              // --mode weight without --op-types
+  Dynamic dynamic;                  // what --mode dynamic does with it
+  bool int4;                        // --bits 4 rewrites it
 };
 
 constexpr OpRow kOps[] = {
-    {"Conv", 1, true, true, false},
-    {"ConvTranspose", 1, true, false, false},
-    {"Gemm", 1, true, true, true},
-    {"MatMul", 1, true, true, true},
-    {"Gather", 0, false, false, false},
+    {"Conv", {1, -1}, true, Dynamic::integer_if_named, false},
+    {"ConvTranspose", {1, -1}, true, Dynamic::none, false},
+    {"Gemm", {1, -1}, true, Dynamic::integer, true},
+    {"MatMul", {1, -1}, true, Dynamic::integer, true},
+    {"Gather", {0, -1}, false, Dynamic::none, false},
+    // W [directions, gates * hidden, input] and R [directions, gates * hidden, hidden]; B stays float.
+    {"LSTM", {1, 2}, true, Dynamic::weight_only, false},
+    {"GRU", {1, 2}, true, Dynamic::weight_only, false},
+    {"RNN", {1, 2}, true, Dynamic::weight_only, false},
 };
 
 const OpRow* op_row(const ir::Node& n) {
@@ -70,20 +83,29 @@ const OpRow* op_row(const ir::Node& n) {
 
 bool mode_rewrites(const OpRow& row, QuantMode mode, int bits) {
   if (bits == 4) return row.int4;
-  if (mode == QuantMode::dynamic) return row.dynamic;
+  if (mode == QuantMode::dynamic) return row.dynamic != Dynamic::none;
   return true;
 }
 
+bool op_named(const OpRow& row, const QuantizeOptions& o) {
+  return std::find(o.op_types.begin(), o.op_types.end(), row.op_type) != o.op_types.end();
+}
+
 bool op_selected(const OpRow& row, const QuantizeOptions& o, QuantMode mode) {
-  if (!o.op_types.empty())
-    return std::find(o.op_types.begin(), o.op_types.end(), row.op_type) != o.op_types.end();
+  if (!o.op_types.empty()) return op_named(row, o);
   return mode != QuantMode::weight || o.bits != 8 || row.weight_default;
 }
 
+// Whether --mode dynamic gives the node's weights the weight-only form rather than an integer op.
+bool dynamic_weight_only(const OpRow& row, const QuantizeOptions& o) {
+  return row.dynamic == Dynamic::weight_only || (row.dynamic == Dynamic::integer_if_named && !op_named(row, o));
+}
+
 // Node rewrites (dynamic, int4) need a plain 2-D MatMul/Gemm weight and Gemm without transA.
-bool node_rewritable(const ir::Node& n, const Tensor& w, QuantMode mode, int bits,
+bool node_rewritable(const ir::Node& n, const OpRow& row, const Tensor& w, QuantMode mode, int bits,
                      const std::map<std::string, ir::NamedTensor*>& inits) {
   if (mode == QuantMode::weight && bits == 8) return true;
+  if (bits == 8 && row.dynamic == Dynamic::weight_only) return true;
   if (n.op_type != "Conv" && w.rank() != 2) return false;
   if (n.op_type == "Conv" && n.inputs.size() > 2 && !n.inputs[2].empty() && !inits.count(n.inputs[2])) return false;
   if (n.op_type != "Gemm") return true;
@@ -126,6 +148,7 @@ int64_t channel_axis(const ir::Node& n, const Tensor& w) {
   if (n.op_type == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
   if (n.op_type == "MatMul") return w.rank() - 1;
   if (n.op_type == "Gather") return n.attr_int("axis", 0) == 0 ? 0 : -1;
+  if (n.op_type == "LSTM" || n.op_type == "GRU" || n.op_type == "RNN") return 1;  // gates * hidden
   return -1;
 }
 
@@ -135,15 +158,17 @@ std::vector<Site> find_sites(const Rewriter& rw, QuantMode mode, const NameFilte
   for (size_t i = 0; i < rw.g->nodes.size(); ++i) {
     const ir::Node& n = rw.g->nodes[i];
     const OpRow* row = op_row(n);
-    if (!row || !mode_rewrites(*row, mode, o.bits) || !op_selected(*row, o, mode)) continue;
-    if (static_cast<int>(n.inputs.size()) <= row->weight_slot) continue;
-    const std::string& w = n.inputs[row->weight_slot];
-    auto it = rw.inits.find(w);
-    if (it == rw.inits.end()) continue;
-    const Tensor& t = it->second->tensor;
-    if (t.dtype() != DType::f32 || t.rank() < 2 || filter.excluded(n)) continue;
-    if (!node_rewritable(n, t, mode, o.bits, rw.inits)) continue;
-    sites.push_back({i, w});
+    if (!row || !mode_rewrites(*row, mode, o.bits) || !op_selected(*row, o, mode) || filter.excluded(n)) continue;
+    for (int slot : row->weight_slots) {
+      if (slot < 0 || static_cast<int>(n.inputs.size()) <= slot) continue;
+      const std::string& w = n.inputs[slot];
+      auto it = rw.inits.find(w);
+      if (it == rw.inits.end()) continue;
+      const Tensor& t = it->second->tensor;
+      if (t.dtype() != DType::f32 || t.rank() < 2) continue;
+      if (!node_rewritable(n, *row, t, mode, o.bits, rw.inits)) continue;
+      sites.push_back({i, w});
+    }
   }
   return sites;
 }
@@ -333,13 +358,23 @@ void rewrite_weight_only(Rewriter& rw, const std::vector<Site>& sites, std::stri
 namespace {
 
 // A rewrite renumbers nodes: sites set aside for a second rewrite are found again by the name of
-// their node's first output (node output -> weight).
-std::vector<Site> sites_by_output(const ir::Graph& g, const std::map<std::string, std::string>& by_output) {
+// their node's first named output (node output -> its weights: an LSTM has two).
+using SitesByOutput = std::multimap<std::string, std::string>;
+
+const std::string& node_key(const ir::Node& n) {
+  static const std::string none;
+  for (const std::string& o : n.outputs)
+    if (!o.empty()) return o;
+  return none;
+}
+
+std::vector<Site> sites_by_output(const ir::Graph& g, const SitesByOutput& by_output) {
   std::vector<Site> sites;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const ir::Node& n = g.nodes[i];
-    auto it = n.outputs.empty() ? by_output.end() : by_output.find(n.outputs[0]);
-    if (it != by_output.end()) sites.push_back({i, it->second});
+    const std::string& key = node_key(g.nodes[i]);
+    if (key.empty()) continue;
+    auto [from, to] = by_output.equal_range(key);
+    for (auto it = from; it != to; ++it) sites.push_back({i, it->second});
   }
   return sites;
 }
@@ -351,11 +386,11 @@ void rewrite_int4_int8_output(Rewriter& rw, std::vector<Site> sites) {
   std::set<std::string> graph_outputs;  // the model's: a branch's outputs are no final layer
   if (rw.g == &rw.model.graph)
     for (const ir::ValueInfo& o : rw.g->outputs) graph_outputs.insert(o.name);
-  std::map<std::string, std::string> output_layers;  // node output -> weight
+  SitesByOutput output_layers;
   std::erase_if(sites, [&](const Site& s) {
     const std::string& y = rw.g->nodes[s.node].outputs[0];
     if (!graph_outputs.count(y)) return false;
-    output_layers[y] = s.weight;
+    output_layers.emplace(y, s.weight);
     return true;
   });
   rw.expect(sites.size() + output_layers.size());
@@ -364,26 +399,28 @@ void rewrite_int4_int8_output(Rewriter& rw, std::vector<Site> sites) {
 }
 
 // --mode dynamic: MatMul / Gemm into MatMulInteger; Conv into ConvInteger only when --op-types
-// names Conv, else its weights take the weight-only form (see quantize_dynamic.cpp for why).
+// names Conv, else its weights take the weight-only form (see quantize_dynamic.cpp for why), as
+// LSTM / GRU / RNN weights always do (no integer recurrent op in standard ONNX).
 void rewrite_dynamic_mixed(Rewriter& rw, std::vector<Site> sites) {
-  std::map<std::string, std::string> convs;  // node output -> weight
-  if (!rw.options.dynamic_conv_integer()) {
-    std::erase_if(sites, [&](const Site& s) {
-      const ir::Node& n = rw.g->nodes[s.node];
-      if (n.op_type != "Conv") return false;
-      convs[n.outputs[0]] = s.weight;
-      return true;
-    });
-  }
-  rw.expect(sites.size() + convs.size());
+  SitesByOutput weight_only;
+  size_t convs = 0;
+  std::erase_if(sites, [&](const Site& s) {
+    const ir::Node& n = rw.g->nodes[s.node];
+    if (!dynamic_weight_only(*op_row(n), rw.options)) return false;
+    weight_only.emplace(node_key(n), s.weight);
+    convs += n.op_type == "Conv";
+    return true;
+  });
+  rw.expect(sites.size() + weight_only.size());
   if (!sites.empty()) rewrite_dynamic(rw, sites);
-  if (convs.empty()) return;
-  rw.result.warnings.push_back(fmt::format(
-      "--mode dynamic: {} Conv weight{} int8 weight-only (DequantizeLinear, float Conv); ConvInteger runs the bundled "
-      "CNN 5.1x slower than fp32 in ONNX Runtime and its per-tensor activations cost accuracy (PaddleOCR rec cosine "
-      "0.9989 -> 0.9745); --op-types Conv,MatMul,Gemm emits ConvInteger",
-      convs.size(), convs.size() == 1 ? " is" : "s are"));
-  rewrite_weight_only(rw, sites_by_output(*rw.g, convs), " weight-only");
+  if (weight_only.empty()) return;
+  if (convs > 0)
+    rw.result.warnings.push_back(fmt::format(
+        "--mode dynamic: {} Conv weight{} int8 weight-only (DequantizeLinear, float Conv); ConvInteger runs the "
+        "bundled CNN 5.1x slower than fp32 in ONNX Runtime and its per-tensor activations cost accuracy (PaddleOCR rec "
+        "cosine 0.9989 -> 0.9745); --op-types Conv,MatMul,Gemm emits ConvInteger",
+        convs, convs == 1 ? " is" : "s are"));
+  rewrite_weight_only(rw, sites_by_output(*rw.g, weight_only), " weight-only");
 }
 
 // Rewrites `graph`, then the subgraphs of the nodes it keeps, depth first: each node in the graph

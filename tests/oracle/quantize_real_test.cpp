@@ -90,14 +90,15 @@ TEST(QuantizeRealDynamic, DynamicConvIntegerIsOptIn) {
 }
 
 // Silero VAD: every Conv sits in an If branch (two levels deep), reading main-graph weights, and
-// its LSTMs keep their weights inside nested branches. Each mode rewrites the Conv weights where
-// they are read (fp16: every weight of 1 KiB or more, float32 compute); the output passes ONNX's
-// checker, runs in ORT, and stays close on the 16 kHz path (tools/real_models.tsv). Silero has no
-// MatMul / Gemm, so --bits 4 finds nothing (int4 is MatMulNBits only) and says so. The LSTM
-// weights stay float32 in the int8 modes (LSTM is not a quantized op), which bounds the ratio.
-// Measured (c2bf12b wrote the file unchanged, 1.00x, and refused --bits 16): weight and dynamic
-// (Conv stays weight-only) 0.718x, cosine output 1.0, hn 0.99998, cn 0.99995; fp16 0.5125x,
-// cosine 1.0 (to 6 places).
+// its LSTMs keep their weights inside nested branches. Each mode rewrites the Conv weights and the
+// LSTM W and R where they are read (fp16: every weight of 1 KiB or more, float32 compute); the
+// output passes ONNX's checker, runs in ORT, and stays close on the 16 kHz path
+// (tools/real_models.tsv). Silero has no MatMul / Gemm, so --bits 4 finds nothing (int4 is
+// MatMulNBits only) and says so. Dynamic gives Conv and LSTM the weight-only form too.
+// Measured: weight and dynamic 0.296x, cosine output 1.0, hn 0.99990, cn 0.99992; fp16 0.5125x,
+// cosine 1.0 (to 6 places). bb49268 left the LSTM weights float32: 0.718x, cosine output 1.0,
+// hn 0.99993, cn 0.99996. (The output is one probability: its cosine is 1 by construction; it
+// moved by at most 6.5e-4, hn by 0.027, cn by 0.051.)
 struct VadCase {
   std::string mode;
   double max_ratio;
@@ -133,7 +134,7 @@ TEST_P(QuantizeSilero, SubgraphWeightsQuantizedAndRunInOrt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SileroVad, QuantizeSilero,
-                         ::testing::Values(VadCase{"weight", 0.75, 0.999}, VadCase{"dynamic", 0.75, 0.999},
+                         ::testing::Values(VadCase{"weight", 0.30, 0.99}, VadCase{"dynamic", 0.30, 0.99},
                                            VadCase{"int4", 1.0, 0.99999}, VadCase{"fp16", 0.55, 0.99999}),
                          [](const auto& info) { return info.param.mode; });
 

@@ -17,6 +17,10 @@ spec "x:float32:1,64;flag:int64:=50"):
                     main-graph weight (Gemm, transB).
   branch_out.onnx   Two Convs in the main graph whose outputs an If's branches return directly
                     (branch outputs naming outer values, no node in the branch reads them).
+  rnn.onnx          x as a sequence [2, 1, 32]; If(flag > 10) whose then-branch runs an LSTM
+                    (W stored in the main graph, R in the branch) into a GRU (linear_before_reset,
+                    as PyTorch exports it), then an RNN in the main graph: the W and R of all
+                    three are 1-4 KiB weights; their biases stay under 1 KiB.
 Weights are 64x64 float32 (16 KiB) or a 32x4x3 Conv kernel (1.5 KiB), so weight-only int8 must
 reach ~0.26x of the float file.
 """
@@ -148,6 +152,37 @@ def branch_out():
     return model(g)
 
 
+def rnn():
+    inits, nodes = conditions()
+    inits += [numpy_helper.from_array(np.array([2, 1, 32], np.int64), "shape_seq"),
+              numpy_helper.from_array(np.array([1, 32], np.int64), "shape_y"), weight("W_lstm", 1, 64, 32),
+              weight("W_rnn", 1, 32, 16, scale=0.3), weight("R_rnn", 1, 32, 32), weight("B_rnn", 1, 64, scale=0.05)]
+    then_g = helper.make_graph([
+        helper.make_node("LSTM", ["x_seq", "W_lstm", "R_lstm", "B_lstm"], ["lstm_y", "lstm_h", "lstm_c"], name="lstm",
+                         hidden_size=16),
+        helper.make_node("Squeeze", ["lstm_y", "axis_dir"], ["lstm_seq"], name="lstm_squeeze"),
+        helper.make_node("GRU", ["lstm_seq", "W_gru", "R_gru", "B_gru"], ["gru_y"], name="gru", hidden_size=16,
+                         linear_before_reset=1),
+        helper.make_node("Squeeze", ["gru_y", "axis_dir"], ["gru_seq"], name="gru_squeeze"),
+    ], "then_lstm_gru", [], [helper.make_tensor_value_info("gru_seq", TensorProto.FLOAT, None)],
+        [weight("R_lstm", 1, 64, 16), weight("B_lstm", 1, 128, scale=0.05), weight("W_gru", 1, 48, 16, scale=0.3),
+         weight("R_gru", 1, 48, 16), weight("B_gru", 1, 96, scale=0.05),
+         numpy_helper.from_array(np.array([1], np.int64), "axis_dir")])
+    else_g = helper.make_graph([helper.make_node("Slice", ["x_seq", "zero", "sixteen", "two"], ["else_seq"], name="take16")],
+                               "else_slice", [], [helper.make_tensor_value_info("else_seq", TensorProto.FLOAT, None)],
+                               [numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                                numpy_helper.from_array(np.array([16], np.int64), "sixteen"),
+                                numpy_helper.from_array(np.array([2], np.int64), "two")])
+    nodes += [
+        helper.make_node("Reshape", ["x", "shape_seq"], ["x_seq"], name="to_sequence"),
+        helper.make_node("If", ["above"], ["seq"], name="pick", then_branch=then_g, else_branch=else_g),
+        helper.make_node("RNN", ["seq", "W_rnn", "R_rnn", "B_rnn"], ["", "rnn_h"], name="rnn", hidden_size=32),
+        helper.make_node("Reshape", ["rnn_h", "shape_y"], ["y"], name="flatten"),
+    ]
+    g = helper.make_graph(nodes, "rnn", inputs(), [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])], inits)
+    return model(g)
+
+
 def stats(path):
     """float32 initializers of 1 KiB or more left in any graph; value infos typed with elem_type 0
     (ONNX Runtime refuses them) and with no type at all; the op types of every graph."""
@@ -186,6 +221,7 @@ def main():
     save(nested_if(), os.path.join(out, "nested_if.onnx"))
     save(loop_body(), os.path.join(out, "loop_body.onnx"))
     save(branch_out(), os.path.join(out, "branch_out.onnx"))
+    save(rnn(), os.path.join(out, "rnn.onnx"))
 
 
 if __name__ == "__main__":

@@ -51,9 +51,6 @@ struct QuantizeOptions {
   QuantMode effective_mode(bool have_calibration) const;
   // `float_compute`: the weight is dequantized and read by a float op (weight-only form).
   bool asymmetric_weights(bool float_compute) const { return asymmetric.value_or(bits == 4 || float_compute); }
-  // --mode dynamic rewrites Conv into ConvInteger only when --op-types names Conv; otherwise its
-  // Conv weights take the weight-only form (see quantize_dynamic.cpp).
-  bool dynamic_conv_integer() const;
   // Throws usage errors naming the flag (e.g. --block-size 48, --bits 4 --mode static).
   void validate() const;
 };
