@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-fs::path cnn() { return source_dir() / "models" / "fashion_cnn.onnx"; }
+fs::path cnn() { return models_dir() / "fashion_cnn.onnx"; }
 
 // The first 200 Fashion-MNIST test images (raw 0..255, as floats) and their labels, once.
 struct EvalSet {

@@ -51,7 +51,7 @@ class HalfFashion : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HalfFashion, Bits16ModelMatchesOrtInInferAndEval) {
   fs::path dir = temp_dir("fp16_" + GetParam());
-  fs::path base = source_dir() / "models" / ("fashion_" + GetParam() + ".onnx");
+  fs::path base = models_dir() / ("fashion_" + GetParam() + ".onnx");
   fs::path half = dir / "half.onnx";
   auto q = run_mcompress({"quantize", base.string(), "--bits", "16", "-o", half.string(), "-q"});
   ASSERT_EQ(q.exit_code, 0) << q.err;

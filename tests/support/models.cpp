@@ -9,7 +9,7 @@
 namespace mcompress::test {
 
 std::filesystem::path fashion_inputs(int64_t n, const std::filesystem::path& dir) {
-  ir::Model cnn = onnxio::load_model(source_dir() / "models" / "fashion_cnn.onnx");
+  ir::Model cnn = onnxio::load_model(models_dir() / "fashion_cnn.onnx");
   auto ds = data::load_dataset(kFashionDir / "t10k-images-idx3-ubyte.gz", cnn.graph.inputs,
                                data::Preprocess::parse(kFashionPreprocess));
   Tensor batch = std::move(ds.batch(0, n)[0]);
